@@ -1,0 +1,34 @@
+"""Azure reads for the pipeline: credentials, ARM listing by kind, Resource Graph changes.
+
+Never imports Dagster, the Port client or the emulators.
+"""
+
+from .arm import ArmRequestError
+from .changes import change_query, parse_resets_after
+from .counters import AzureCounters
+from .errors import AzureAuthError, AzureConfigError, AzureError, AzureListingError, AzureQueryError
+from .filters import ResourceGroupTagFilter
+from .models import ChangeWindow, CurrentResources, Listing, ResourceChange, SubscriptionListing
+from .reader import AzureReader, subscription_record
+from .settings import AzureSettings
+
+__all__ = [
+    "ArmRequestError",
+    "AzureAuthError",
+    "AzureConfigError",
+    "AzureCounters",
+    "AzureError",
+    "AzureListingError",
+    "AzureQueryError",
+    "AzureReader",
+    "AzureSettings",
+    "ChangeWindow",
+    "CurrentResources",
+    "Listing",
+    "ResourceChange",
+    "ResourceGroupTagFilter",
+    "SubscriptionListing",
+    "change_query",
+    "parse_resets_after",
+    "subscription_record",
+]

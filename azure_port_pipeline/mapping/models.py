@@ -83,6 +83,9 @@ class MappingReport:
     skipped_empty: int = 0
     invalid_identifier: int = 0
     errors: list[MappingError] = field(default_factory=list)
+    # items not mapped because of an error: selector failed or not boolean, itemsToParse not
+    # an array, blueprint not a string (field errors of mapped items do not count here)
+    failed: int = 0
 
     def merge(self, other: MappingReport) -> None:
         self.items_in += other.items_in
@@ -91,6 +94,7 @@ class MappingReport:
         self.skipped_empty += other.skipped_empty
         self.invalid_identifier += other.invalid_identifier
         self.errors.extend(other.errors)
+        self.failed += other.failed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +104,7 @@ class MappingReport:
             "skipped_by_selector": self.skipped_by_selector,
             "skipped_empty": self.skipped_empty,
             "invalid_identifier": self.invalid_identifier,
+            "failed": self.failed,
             "errors": [error.as_dict() for error in self.errors],
         }
 

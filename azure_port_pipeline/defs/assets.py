@@ -1,0 +1,291 @@
+"""Three assets per mapping entry: raw Azure objects, mapped entities, and the Port sync.
+
+Generated from the mapping, so adding a kind to `mapping/azure.yaml` adds its three assets.
+Every run mode (full today; incremental and event later) materializes these same assets, so
+the UI keeps one history per asset and subscription.
+"""
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from azure_port_pipeline.defs.partitions import subscription_partitions
+from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
+from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
+from azure_port_pipeline.defs.summaries import error_table, resource_summary, tag_coverage
+from azure_port_pipeline.defs.sync_step import sync_scope
+from azure_port_pipeline.mapping import PortAppConfig, ResourceMapping, map_items
+
+RAW_GROUP, ENTITIES_GROUP, SYNC_GROUP = "azure_raw", "port_entities", "port_sync"
+SNAPSHOT_IO = "snapshot_io_manager"
+
+CHECK_MAPPING_ERRORS = "no_mapping_errors"
+CHECK_WRITE_FAILURES = "no_port_write_failures"
+CHECK_COUNTS = "azure_port_counts_match"
+
+
+@dataclass(frozen=True, slots=True)
+class KindAssetKeys:
+    raw: AssetKey
+    entities: AssetKey
+    sync: AssetKey
+
+    @classmethod
+    def for_entry(cls, resource: ResourceMapping) -> "KindAssetKeys":
+        return cls(
+            raw=AssetKey(["azure", resource.key]),
+            entities=AssetKey(["port_entities", resource.key]),
+            sync=AssetKey(["port_sync", resource.key]),
+        )
+
+
+def build_kind_assets(
+    resource: ResourceMapping,
+    config: PortAppConfig,
+    blueprints: Sequence[dict[str, Any]],
+    sync_upstream: Sequence[ResourceMapping],
+    freshness: FreshnessPolicy,
+) -> list[AssetsDefinition]:
+    keys = KindAssetKeys.for_entry(resource)
+    return [
+        _raw_asset(resource, keys),
+        _entities_asset(resource, keys),
+        _sync_asset(resource, keys, config, blueprints, sync_upstream, freshness),
+    ]
+
+
+def _describe(resource: ResourceMapping) -> str:
+    if resource.resource_kinds:
+        return ", ".join(f"`{t}` ({v})" for t, v in sorted(resource.resource_kinds.items()))
+    version = f" (api-version {resource.api_version})" if resource.api_version else ""
+    return f"`{resource.kind}`{version}"
+
+
+def _raw_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
+    @asset(
+        key=keys.raw,
+        partitions_def=subscription_partitions,
+        group_name=RAW_GROUP,
+        kinds={"azure"},
+        pool="azure_api",
+        io_manager_key=SNAPSHOT_IO,
+        description=(
+            f"Azure objects of {_describe(resource)} in one subscription, in ARM's REST shape, "
+            "with whether every page was read (deletion downstream depends on it)."
+        ),
+        metadata={"mapping_kind": resource.kind, "mapping_index": resource.index},
+    )
+    def raw(
+        context: AssetExecutionContext, azure: AzureResource, sync_options: SyncOptions
+    ) -> Output[RawSnapshot]:
+        _require_supported_mode(sync_options)
+        subscription_id = context.partition_key
+        started = time.monotonic()
+        reader = azure.reader()
+        listing = reader.list_kind(
+            subscription_id, resource.kind, resource.api_version, resource.resource_kinds or None
+        )
+        seconds = round(time.monotonic() - started, 3)
+        counters = reader.counters
+        stats = {
+            "azure_requests": counters.requests,
+            "azure_pages": counters.pages,
+            "azure_retries": counters.retries,
+            "azure_throttle_waits": counters.throttle_waits,
+            "azure_seconds": seconds,
+        }
+        if not listing.complete:
+            context.log.warning(
+                f"{resource.kind} in {subscription_id}: listing incomplete ({listing.error}); "
+                "nothing will be deleted in this scope"
+            )
+        snapshot = RawSnapshot(
+            kind=resource.kind,
+            subscription_id=subscription_id,
+            items=listing.items,
+            complete=listing.complete,
+            error=listing.error,
+            fetched_at=datetime.now(UTC).isoformat(),
+            mode=sync_options.mode,
+            stats=stats,
+        )
+        return Output(
+            snapshot,
+            metadata={
+                "fetched": len(listing.items),
+                "complete": listing.complete,
+                "listing_error": listing.error or "",
+                "azure_requests": counters.requests,
+                "azure_pages": counters.pages,
+                "azure_retries": counters.retries,
+                "throttle_waits": counters.throttle_waits,
+                "seconds": seconds,
+                "tag_coverage": tag_coverage(listing.items),
+                "resources_by_type_and_location": resource_summary(listing.items),
+                "dagster/row_count": len(listing.items),
+            },
+        )
+
+    return raw
+
+
+def _entities_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
+    @asset(
+        key=keys.entities,
+        ins={"raw": AssetIn(key=keys.raw)},
+        partitions_def=subscription_partitions,
+        group_name=ENTITIES_GROUP,
+        kinds={"port"},
+        io_manager_key=SNAPSHOT_IO,
+        description=(
+            f"Port entities mapped from {_describe(resource)} by mapping entry "
+            f"#{resource.index}, with the mapping report (skips and per-item errors)."
+        ),
+        check_specs=[
+            AssetCheckSpec(
+                CHECK_MAPPING_ERRORS,
+                asset=keys.entities,
+                description="Every item mapped without a jq error or an unusable identifier.",
+            )
+        ],
+    )
+    def entities(context: AssetExecutionContext, raw: RawSnapshot) -> Iterator[Any]:
+        started = time.monotonic()
+        result = map_items(resource, raw.items)
+        report = result.report
+        seconds = round(time.monotonic() - started, 3)
+        snapshot = EntitySnapshot(
+            kind=resource.kind,
+            subscription_id=raw.subscription_id,
+            entities=result.entities,
+            report=report,
+            listing_complete=raw.complete,
+            listing_error=raw.error,
+            mode=raw.mode,
+            fetched=len(raw.items),
+            stats={**raw.stats, "mapping_seconds": seconds},
+        )
+        errors = [error.as_dict() for error in report.errors]
+        metadata: dict[str, Any] = {
+            "fetched": report.items_in,
+            "mapped": report.entities_out,
+            "skipped_by_selector": report.skipped_by_selector,
+            "skipped_empty": report.skipped_empty,
+            "invalid_identifier": report.invalid_identifier,
+            "mapping_errors": len(errors),
+            "seconds": seconds,
+            "dagster/row_count": report.entities_out,
+        }
+        if errors:
+            metadata["errors"] = error_table(errors, ["item_id", "field", "message"])
+        yield Output(snapshot, metadata=metadata)
+        failed_items = len(errors) + report.skipped_empty + report.invalid_identifier
+        yield AssetCheckResult(
+            check_name=CHECK_MAPPING_ERRORS,
+            passed=failed_items == 0,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "mapping_errors": len(errors),
+                "skipped_empty": report.skipped_empty,
+                "invalid_identifier": report.invalid_identifier,
+                **({"first_errors": MetadataValue.json(errors[:20])} if errors else {}),
+            },
+        )
+
+    return entities
+
+
+def _sync_asset(
+    resource: ResourceMapping,
+    keys: KindAssetKeys,
+    config: PortAppConfig,
+    blueprints: Sequence[dict[str, Any]],
+    sync_upstream: Sequence[ResourceMapping],
+    freshness: FreshnessPolicy,
+) -> AssetsDefinition:
+    upstream_keys = [KindAssetKeys.for_entry(other).sync for other in sync_upstream]
+
+    @asset(
+        key=keys.sync,
+        ins={"entities": AssetIn(key=keys.entities)},
+        deps=upstream_keys,
+        partitions_def=subscription_partitions,
+        group_name=SYNC_GROUP,
+        kinds={"port"},
+        pool="port_api",
+        freshness_policy=freshness,
+        description=(
+            f"Writes the entities of {_describe(resource)} to Port for one subscription: creates "
+            "and updates what changed, deletes what vanished (complete listing, owned entities, "
+            "deletion threshold), and reconciles counts."
+        ),
+        check_specs=[
+            AssetCheckSpec(
+                CHECK_WRITE_FAILURES,
+                asset=keys.sync,
+                description="Port accepted every create, update and delete.",
+            ),
+            AssetCheckSpec(
+                CHECK_COUNTS,
+                asset=keys.sync,
+                description="After the sync, Port holds exactly as many owned entities in this "
+                "scope as Azure listed (fails when the listing was incomplete).",
+            ),
+        ],
+    )
+    def sync(
+        context: AssetExecutionContext, entities: EntitySnapshot, port: PortResource
+    ) -> MaterializeResult:
+        outcome = sync_scope(
+            resource=resource,
+            snapshot=entities,
+            port=port,
+            config=config,
+            blueprints=blueprints,
+            log=context.log,
+        )
+        return MaterializeResult(
+            metadata=outcome.metadata(),
+            check_results=[
+                AssetCheckResult(
+                    check_name=CHECK_WRITE_FAILURES,
+                    passed=outcome.report.failed == 0,
+                    metadata={"write_failures": outcome.report.failed},
+                ),
+                AssetCheckResult(
+                    check_name=CHECK_COUNTS,
+                    passed=outcome.counts_match,
+                    metadata={
+                        "azure_count": outcome.azure_count,
+                        "port_count": outcome.port_count,
+                        "reason": outcome.counts_reason,
+                    },
+                ),
+            ],
+        )
+
+    return sync
+
+
+def _require_supported_mode(sync_options: SyncOptions) -> None:
+    if sync_options.mode != "full":
+        raise NotImplementedError(
+            f"sync mode {sync_options.mode!r} is not available yet; run with mode 'full'"
+        )

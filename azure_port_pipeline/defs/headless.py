@@ -1,0 +1,96 @@
+"""Run the pipeline without the daemon: evaluate discovery, then execute its run requests.
+
+The headless demo and the end-to-end tests use this; it drives the very sensor and job the
+daemon would, in this process, against a real Dagster instance.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    SensorResult,
+    build_sensor_context,
+)
+
+from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
+from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
+
+SYNC_COUNTS = ("created", "updated", "unchanged", "deleted", "write_failures")
+
+
+@dataclass
+class RunSummary:
+    subscription_id: str
+    success: bool
+    seconds: float
+    totals: dict[str, int] = field(default_factory=dict)
+    failed_checks: list[str] = field(default_factory=list)
+    result: ExecuteInProcessResult | None = None
+
+
+def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any:
+    sensor = defs.resolve_sensor_def(DISCOVERY_SENSOR)
+    context = build_sensor_context(instance=instance, resources=_resources(defs))
+    result = sensor(context)
+    if isinstance(result, SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(SUBSCRIPTIONS_PARTITION, list(request.partition_keys))
+    return result
+
+
+def discover_and_sync(defs: Definitions, instance: DagsterInstance) -> list[RunSummary]:
+    result = discover(defs, instance)
+    requests = result.run_requests if isinstance(result, SensorResult) else []
+    return [
+        sync_partition(defs, instance, request.partition_key, request.run_config)
+        for request in requests or []
+    ]
+
+
+def sync_partition(
+    defs: Definitions,
+    instance: DagsterInstance,
+    subscription_id: str,
+    run_config: dict[str, Any] | None = None,
+) -> RunSummary:
+    job = defs.resolve_job_def(SYNC_JOB)
+    started = time.monotonic()
+    result = job.execute_in_process(
+        partition_key=subscription_id,
+        instance=instance,
+        run_config=run_config or full_sync_run_config(),
+        raise_on_error=False,
+    )
+    totals = dict.fromkeys(("fetched", *SYNC_COUNTS), 0)
+    for event in result.get_asset_materialization_events():
+        materialization = event.asset_materialization
+        layer = materialization.asset_key.path[0] if materialization else None
+        names = ("fetched",) if layer == "azure" else SYNC_COUNTS if layer == "port_sync" else ()
+        for name in names:
+            value = materialization.metadata.get(name)
+            if value is not None:
+                totals[name] += int(value.value)
+    failed_checks = [
+        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed
+    ]
+    return RunSummary(
+        subscription_id=subscription_id,
+        success=result.success,
+        seconds=round(time.monotonic() - started, 2),
+        totals=totals,
+        failed_checks=failed_checks,
+        result=result,
+    )
+
+
+def _resources(defs: Definitions) -> dict[str, Any]:
+    return dict(defs.resources or {})

@@ -1,0 +1,179 @@
+"""The Port half of a sync for one scope (subscription x mapping entry), shared by all modes.
+
+Kept apart from the asset factory so the order of the steps reads top-down: make sure the
+blueprints exist, read what this installation owns, plan, apply under the deletion guards,
+then count again so the reconciliation check compares Azure with what Port really holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from azure_port_pipeline.defs.resources import PortResource
+from azure_port_pipeline.defs.snapshots import EntitySnapshot
+from azure_port_pipeline.defs.summaries import error_table
+from azure_port_pipeline.mapping import PortAppConfig, ResourceMapping
+from azure_port_pipeline.port import PortClient, SyncPlan, SyncReport, apply_plan, plan_sync
+
+_blueprints_ready: set[tuple[str, str]] = set()
+_blueprints_lock = threading.Lock()
+
+
+def scope_of(resource: ResourceMapping, subscription_id: str) -> str:
+    """The ownership scope: entities written for this (subscription, mapping entry)."""
+    return f"{subscription_id}:{resource.kind}"
+
+
+@dataclass(slots=True)
+class SyncOutcome:
+    snapshot: EntitySnapshot
+    plan: SyncPlan
+    report: SyncReport
+    port_count: int
+    azure_count: int
+    counts_match: bool
+    counts_reason: str
+    deletion_blocker: str | None
+    port_stats: dict[str, float]
+    seconds: float
+
+    def metadata(self) -> dict[str, Any]:
+        report, mapping = self.report, self.snapshot.report
+        metadata: dict[str, Any] = {
+            "fetched": self.snapshot.fetched,
+            "mapped": mapping.entities_out,
+            "skipped": mapping.skipped_by_selector
+            + mapping.skipped_empty
+            + mapping.invalid_identifier,
+            "mapping_errors": len(mapping.errors),
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "deleted": report.deleted,
+            "write_failures": report.failed,
+            "owned_before": self.plan.owned,
+            "azure_count": self.azure_count,
+            "port_count": self.port_count,
+            "listing_complete": self.snapshot.listing_complete,
+            "deletion_skipped_reason": report.deletion_skipped_reason or "",
+            **{key: value for key, value in self.snapshot.stats.items()},
+            **self.port_stats,
+            "seconds": self.seconds,
+            "dagster/row_count": self.port_count,
+        }
+        if report.failures:
+            metadata["write_errors"] = error_table(
+                [failure.as_dict() for failure in report.failures],
+                ["operation", "blueprint", "identifier", "status", "code", "message"],
+            )
+        return metadata
+
+
+def sync_scope(
+    *,
+    resource: ResourceMapping,
+    snapshot: EntitySnapshot,
+    port: PortResource,
+    config: PortAppConfig,
+    blueprints: Sequence[dict[str, Any]],
+    log: logging.Logger | Any,
+) -> SyncOutcome:
+    started = time.monotonic()
+    scope = scope_of(resource, snapshot.subscription_id)
+    with port.client() as client:
+        _ensure_blueprints_once(client, blueprints, log)
+        searched = _owned_blueprints(resource, snapshot, blueprints)
+        owned = _search_owned(client, searched, scope)
+        blocker = snapshot.deletion_blocker()
+        plan = plan_sync(
+            snapshot.entities,
+            owned,
+            listing_complete=blocker is None,
+            deletion_threshold=config.entity_deletion_threshold,
+        )
+        report = apply_plan(
+            client,
+            plan,
+            scope=scope,
+            merge=config.enable_merge_entity,
+            create_missing_related_entities=config.create_missing_related_entities,
+            delete_dependents=config.delete_dependent_entities,
+        )
+        if blocker and not report.deletion_skipped_reason:
+            report.deletion_skipped_reason = blocker
+        if report.deletion_skipped_reason and plan.would_delete:
+            log.warning(
+                f"{scope}: kept {plan.would_delete} entities: {report.deletion_skipped_reason}"
+            )
+        port_count = len(_search_owned(client, searched, scope))
+        metrics = client.metrics
+        port_stats = {
+            "port_requests": metrics.requests,
+            "port_write_requests": metrics.writes,
+            "port_retries": metrics.retries,
+            "throttle_waits": metrics.throttle_waits
+            + int(snapshot.stats.get("azure_throttle_waits", 0)),
+        }
+
+    azure_count = len({(e.blueprint, e.identifier) for e in snapshot.entities})
+    if blocker:
+        counts_match, reason = False, f"cannot reconcile: {blocker}"
+    elif azure_count != port_count:
+        counts_match = False
+        reason = f"Azure maps to {azure_count} entities, Port holds {port_count}"
+    else:
+        counts_match, reason = True, "equal"
+    return SyncOutcome(
+        snapshot=snapshot,
+        plan=plan,
+        report=report,
+        port_count=port_count,
+        azure_count=azure_count,
+        counts_match=counts_match,
+        counts_reason=reason,
+        deletion_blocker=blocker,
+        port_stats=port_stats,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _ensure_blueprints_once(
+    client: PortClient, blueprints: Sequence[dict[str, Any]], log: Any
+) -> None:
+    """Blueprint setup costs one read; do it once per process and Port organisation."""
+    key = (client.settings.base_url, client.settings.client_id)
+    with _blueprints_lock:
+        if key in _blueprints_ready:
+            return
+        setup = client.ensure_blueprints(list(blueprints))
+        if setup.created:
+            log.info(f"created missing Port blueprints: {', '.join(setup.created)}")
+        _blueprints_ready.add(key)
+
+
+def _owned_blueprints(
+    resource: ResourceMapping, snapshot: EntitySnapshot, blueprints: Sequence[dict[str, Any]]
+) -> list[str]:
+    """Blueprints this scope may have written to.
+
+    A mapping entry whose blueprint is a jq expression of the item could have written to any
+    blueprint; we then look in the ones it writes now and the default ones, which never
+    deletes what we cannot see (missing one only leaves a stale entity, never a wrong delete).
+    """
+    if resource.blueprints:
+        return sorted(resource.blueprints)
+    seen = {entity.blueprint for entity in snapshot.entities}
+    return sorted(seen | {blueprint["identifier"] for blueprint in blueprints})
+
+
+def _search_owned(client: PortClient, blueprints: list[str], scope: str) -> list[dict[str, Any]]:
+    owned: list[dict[str, Any]] = []
+    for blueprint in blueprints:
+        for entity in client.search_owned(blueprint, scope):
+            owned.append({**entity, "blueprint": entity.get("blueprint", blueprint)})
+    return owned

@@ -1,0 +1,152 @@
+"""Deterministic fault injection for the Azure emulator.
+
+Each fault is counted, never random, so a test can say "the next two listings are throttled"
+and know exactly what the client saw. Route patterns are shell-style (`fnmatch`) and are
+matched, case-insensitively, against the counter key (`"GET /subscriptions/{sub}/resourcegroups"`),
+the route template alone, and the request's real path, so both
+`"*resourcegroups"` and `"GET /subscriptions/*/providers/Microsoft.Compute/*"` work.
+Entra (token) routes are never faulted unless a pattern names them explicitly.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Counted:
+    route: str | None
+    remaining: int | None  # None: forever
+    status: int = 500
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class Fault:
+    """What to do with one request: wait `delay`, then maybe answer `status` instead."""
+
+    delay: float = 0.0
+    status: int | None = None
+    code: str = ""
+    message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class AzureFaults:
+    """Faults to inject; configure from tests, the emulator consults it on every request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        """Remove every configured fault."""
+        with self._lock:
+            self._throttles: list[_Counted] = []
+            self._errors: list[_Counted] = []
+            self._slow: list[_Counted] = []
+            self._graph_throttles = 0
+            self._forbidden: set[str] = set()
+            self._broken: dict[tuple[str, str], tuple[int, int]] = {}
+
+    # ---- configuration ------------------------------------------------------------------
+    def throttle_arm(self, times: int = 1, retry_after: float = 1,
+                     route: str | None = None) -> None:
+        """The next `times` matching ARM requests get 429 TooManyRequests with Retry-After."""
+        with self._lock:
+            self._throttles.append(_Counted(route, times, 429, retry_after))
+
+    def server_error(self, times: int = 1, status: int = 500, route: str | None = None) -> None:
+        """The next `times` matching requests (ARM or Resource Graph) get a 5xx."""
+        if not 500 <= status <= 599:
+            raise ValueError("server_error status must be 5xx")
+        with self._lock:
+            self._errors.append(_Counted(route, times, status))
+
+    def slow(self, delay: float, route: str | None = None, times: int | None = None) -> None:
+        """Delay matching responses by `delay` seconds (`times` requests, or all)."""
+        with self._lock:
+            self._slow.append(_Counted(route, times, delay=delay))
+
+    def throttle_graph(self, times: int = 1) -> None:
+        """The next `times` Resource Graph queries get 429 RateLimiting, quota or not."""
+        with self._lock:
+            self._graph_throttles += times
+
+    def forbid_subscription(self, subscription_id: str) -> None:
+        """Every ARM read under this subscription answers 403 AuthorizationFailed."""
+        with self._lock:
+            self._forbidden.add(subscription_id.lower())
+
+    def break_listing(self, subscription_id: str, resource_type: str, ok_pages: int = 1,
+                      status: int = 500) -> None:
+        """Listing this type in the subscription: `ok_pages` pages work, later ones fail."""
+        with self._lock:
+            self._broken[(subscription_id.lower(), resource_type.lower())] = (ok_pages, status)
+
+    # ---- consulted by the emulator -----------------------------------------------------------
+    def is_forbidden(self, subscription_id: str) -> bool:
+        with self._lock:
+            return subscription_id.lower() in self._forbidden
+
+    def broken_listing(self, subscription_id: str, resource_type: str) -> tuple[int, int] | None:
+        with self._lock:
+            return self._broken.get((subscription_id.lower(), resource_type.lower()))
+
+    def take_graph_throttle(self) -> bool:
+        with self._lock:
+            if self._graph_throttles > 0:
+                self._graph_throttles -= 1
+                return True
+            return False
+
+    def on_request(self, key: str, path: str, *, arm: bool) -> Fault:
+        """The fault (possibly none) for this request; consumes counted faults it uses."""
+        fault = Fault()
+        with self._lock:
+            slow = self._take(self._slow, key, path, arm)
+            if slow is not None:
+                fault.delay = slow.delay
+            if arm:
+                throttle = self._take(self._throttles, key, path, arm)
+                if throttle is not None:
+                    fault.status = 429
+                    fault.code = "TooManyRequests"
+                    fault.message = ("The request is being throttled as the limit has been "
+                                     "reached for operation type - "
+                                     "Read_ObservationWindow_00:05:00.")
+                    fault.headers = {"Retry-After": _seconds(throttle.retry_after or 0)}
+                    return fault
+            error = self._take(self._errors, key, path, arm)
+            if error is not None:
+                fault.status = error.status
+                fault.code = "InternalServerError" if error.status == 500 else "ServiceUnavailable"
+                fault.message = ("Encountered internal server error. Diagnostic information: "
+                                 "timestamp '', subscription id '', tracking id '', request "
+                                 "correlation id ''.")
+        return fault
+
+    def _take(self, rules: list[_Counted], key: str, path: str, arm: bool) -> _Counted | None:
+        for rule in rules:
+            if rule.remaining == 0 or not _matches(rule.route, key, path, arm):
+                continue
+            if rule.remaining is not None:
+                rule.remaining -= 1
+            return rule
+        return None
+
+
+def _matches(pattern: str | None, key: str, path: str, arm: bool) -> bool:
+    if pattern is None:
+        return arm or "/providers/microsoft.resourcegraph/" in path.lower()
+    pattern = pattern.lower()
+    template = key.split(" ", 1)[-1]
+    return any(fnmatch.fnmatchcase(candidate.lower(), pattern)
+               for candidate in (key, template, path))
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

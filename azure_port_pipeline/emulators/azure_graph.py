@@ -1,0 +1,289 @@
+"""Resource Graph: `POST /providers/Microsoft.ResourceGraph/resources`.
+
+The query text is evaluated by the KQL subset in `kql.py` over the estate's tables, scoped
+to the requested subscriptions first. Paging, quota headers and errors follow the service:
+`$top` (default 100, max 1000), `$skip`, a stateless `$skipToken` bound to the query and
+scope, no token when the query uses take/limit/sample (`resultTruncated` "true" instead),
+per-client quota with `x-ms-user-quota-*` headers and a 429 `RateLimiting` without
+Retry-After.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .azure_http import Request, Response, decode_token, encode_token
+
+if TYPE_CHECKING:
+    from .azure import AzureEmulator
+
+GRAPH_API_VERSIONS = ("2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview",
+                      "2022-10-01", "2024-04-01")
+TABLES = ("resources", "resourcecontainers", "resourcechanges", "resourcecontainerchanges")
+_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_LIMITING = re.compile(r"\|\s*(take|limit|sample)\b", re.I)
+
+
+class GraphQuota:
+    """Per-client query quota in fixed windows, like ARG's user quota (15 per 5 s)."""
+
+    def __init__(self, quota: int | None, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.quota = quota
+        self.window = window
+        self._clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> tuple[bool, int, float]:
+        """Spend one query: (allowed, remaining, seconds until the window resets)."""
+        now = self._clock()
+        with self._lock:
+            start, used = self._windows.get(client, (now, 0))
+            if now - start >= self.window:
+                start, used = now, 0
+            resets = max(0.0, self.window - (now - start))
+            if not self.quota:
+                self._windows[client] = (start, used)
+                return True, 10**6, resets
+            if used >= self.quota:
+                self._windows[client] = (start, used)
+                return False, 0, resets
+            self._windows[client] = (start, used + 1)
+            return True, self.quota - used - 1, resets
+
+
+class _Tables(Mapping[str, list[dict[str, Any]]]):
+    """Table name -> rows, built only when the query reads the table."""
+
+    def __init__(self, builders: dict[str, Callable[[], list[dict[str, Any]]]]) -> None:
+        self._builders = builders
+        self._built: dict[str, list[dict[str, Any]]] = {}
+
+    def __getitem__(self, name: str) -> list[dict[str, Any]]:
+        key = name.lower()
+        if key not in self._builders:
+            raise KeyError(name)
+        if key not in self._built:
+            self._built[key] = self._builders[key]()
+        return self._built[key]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._builders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+
+class ResourceGraph:
+    """Answers Resource Graph queries for one emulator."""
+
+    def __init__(self, emulator: AzureEmulator) -> None:
+        self.emu = emulator
+
+    def handle(self, request: Request) -> Response:
+        client = request.principal.client_id if request.principal else ""
+        allowed, remaining, resets = self.emu.graph_quota.take(client.lower())
+        headers = {"x-ms-user-quota-remaining": str(remaining),
+                   "x-ms-user-quota-resets-after": _hhmmss(resets)}
+        if not allowed or self.emu.faults.take_graph_throttle():
+            headers["x-ms-user-quota-remaining"] = "0"
+            return Response(429, _error("RateLimiting", _support_message() +
+                                        " Details: Please try again later.", [
+                                            {"code": "RateLimiting",
+                                             "message": "Client application has been throttled "
+                                                        "and should not attempt to repeat the "
+                                                        "request until an amount of time has "
+                                                        "elapsed. Please see "
+                                                        "https://aka.ms/resourcegraph-throttling"
+                                                        " for help."}]), headers)
+        response = self._query(request)
+        response.headers.update(headers)
+        return response
+
+    def _query(self, request: Request) -> Response:
+        version = request.query.get("api-version", "")
+        if version not in GRAPH_API_VERSIONS:
+            return _bad_request("InvalidApiVersionParameter",
+                                f"The api-version '{version}' is invalid. The supported versions "
+                                f"are '{','.join(reversed(GRAPH_API_VERSIONS))}'.")
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str) \
+                or not body["query"].strip():
+            return _bad_request("InvalidRequestContent",
+                                "The request content was invalid: a non-empty 'query' is "
+                                "required.")
+        options = body.get("options") or {}
+        scope = self._scope(body)
+        if isinstance(scope, Response):
+            return scope
+        top = options.get("$top", 100)
+        skip = options.get("$skip", 0) or 0
+        if not isinstance(top, int) or not 1 <= top <= 1000:
+            return _bad_request("InvalidTopValue", "The $top value must be between 1 and 1000.")
+        if not isinstance(skip, int) or skip < 0:
+            return _bad_request("InvalidSkipValue", "The $skip value must not be negative.")
+        query = body["query"]
+        fingerprint = _fingerprint(query, scope)
+        token = options.get("$skipToken")
+        if token:
+            decoded = decode_token(token)
+            if decoded is None or decoded.get("h") != fingerprint or \
+                    not isinstance(decoded.get("o"), int):
+                return _bad_request("InvalidSkipToken",
+                                    "The skip token is invalid or was issued for a different "
+                                    "query or scope.")
+            skip = decoded["o"]
+        try:
+            rows, columns, limited = self._execute(query, scope)
+        except Exception as error:  # KqlError, by contract; anything else is our bug
+            from .kql import KqlError
+
+            if not isinstance(error, KqlError):
+                raise
+            details = getattr(error, "details", None) or [
+                {"code": "InvalidQuery", "message": str(error)}]
+            return Response(400, _error("BadRequest", _support_message(), details))
+        result_format = str(options.get("resultFormat", "objectArray")).lower()
+        if result_format not in ("objectarray", "table"):
+            return _bad_request("InvalidResultFormat",
+                                "resultFormat must be 'objectArray' or 'table'.")
+        return Response(200, _page(rows, columns, limited, fingerprint, skip, top,
+                                   result_format))
+
+    def _scope(self, body: dict[str, Any]) -> set[str] | Response:
+        subs = body.get("subscriptions")
+        known = {s.lower() for s in self.emu.estate.subscription_ids}
+        if not subs:
+            scope = set(known)
+        elif not isinstance(subs, list) or not all(isinstance(s, str) for s in subs):
+            return _bad_request("InvalidRequestContent", "'subscriptions' must be a list.")
+        elif len(subs) > 1000:
+            return _bad_request("TooManySubscriptions",
+                                "The number of subscriptions must not exceed 1000.")
+        else:
+            scope = {s.lower() for s in subs} & known
+        return {s for s in scope if not self.emu.faults.is_forbidden(s)}
+
+    def _execute(self, query: str, scope: set[str]
+                 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]] | None, bool]:
+        """(rows, column names/types if known, whether the query used take/limit)."""
+        from . import kql
+
+        emu = self.emu
+        now = emu.now()
+
+        def locked(build: Callable[[], list[dict[str, Any]]]) -> Callable[[], list]:
+            def run() -> list[dict[str, Any]]:
+                with emu.lock:
+                    return build()
+            return run
+
+        tables = _Tables({
+            "resources": locked(lambda: emu.estate.graph_resources(scope)),
+            "resourcecontainers": locked(lambda: emu.estate.graph_containers(scope)),
+            "resourcechanges": locked(lambda: emu.changes.rows("resourcechanges", scope, now)),
+            "resourcecontainerchanges": locked(
+                lambda: emu.changes.rows("resourcecontainerchanges", scope, now)),
+        })
+        if hasattr(kql, "execute_result"):
+            result = kql.execute_result(query, tables, now)
+            return result.rows, list(result.columns), bool(result.limited)
+        limited = bool(_LIMITING.search(_STRINGS.sub("''", query)))
+        return kql.execute(query, tables, now), None, limited
+
+
+def _page(rows: list[dict[str, Any]], columns: list[tuple[str, str]] | None, limited: bool,
+          fingerprint: str, skip: int, top: int, result_format: str) -> dict[str, Any]:
+    if columns is not None:
+        pageable = not limited and any(t not in ("dynamic", "object", "null") for _, t in columns)
+    else:
+        pageable = not limited and any(_scalar(v) for row in rows[:50] for v in row.values())
+    start = 0 if limited else skip
+    data = rows[start: start + top]
+    more = start + len(data) < len(rows)
+    body: dict[str, Any] = {"totalRecords": len(rows), "count": len(data),
+                            "resultTruncated": "true" if more and not pageable else "false"}
+    if more and pageable:
+        body["$skipToken"] = encode_token({"o": start + len(data), "h": fingerprint})
+    data = [_json_row(r) for r in data]
+    body["data"] = _table(data, columns) if result_format == "table" else data
+    body["facets"] = []
+    return body
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from .kql import to_json_value
+    except ImportError:  # KQL helper not delivered yet: JSON with str() fallback
+        return json.loads(json.dumps(row, default=str))
+    return {k: to_json_value(v) for k, v in row.items()}
+
+
+def _table(rows: list[dict[str, Any]], known: list[tuple[str, str]] | None) -> dict[str, Any]:
+    if known is not None:
+        columns = [{"name": name, "type": kind} for name, kind in known]
+    else:
+        names: list[str] = []
+        for row in rows:
+            names.extend(k for k in row if k not in names)
+        columns = [{"name": n, "type": _column_type([r.get(n) for r in rows])} for n in names]
+    return {"columns": columns, "rows": [[r.get(c["name"]) for c in columns] for r in rows]}
+
+
+def _column_type(values: list[Any]) -> str:
+    for value in values:
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, int):
+            return "integer"
+        if isinstance(value, float):
+            return "number"
+        if isinstance(value, str):
+            return "string"
+        if isinstance(value, dict | list):
+            return "object"
+    return "object"
+
+
+def _scalar(value: Any) -> bool:
+    return value is not None and not isinstance(value, dict | list)
+
+
+def _fingerprint(query: str, scope: set[str]) -> str:
+    raw = json.dumps([query, sorted(scope)]).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _hhmmss(seconds: float) -> str:
+    whole = int(seconds + 0.999)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def _support_message() -> str:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    return (f"Please provide below info when asking for support: timestamp = {stamp}, "
+            f"correlationId = {uuid.uuid4()}.")
+
+
+def _error(code: str, message: str, details: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _bad_request(detail_code: str, detail: str) -> Response:
+    return Response(400, _error("BadRequest", _support_message(), [
+        {"code": detail_code, "message": detail}]))

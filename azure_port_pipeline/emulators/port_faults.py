@@ -1,0 +1,223 @@
+"""Rate limiting and fault injection for the Port emulator.
+
+Two kinds of faults, so tests can be deterministic and benchmarks realistic:
+- one-shots (`fail_next`, `drop_next`, `throttle_next`, `delay_next`): consumed in order by
+  the next matching requests, never random;
+- rates (`error_rate`, `drop_rate`, `latency`) drawn from a seeded `random.Random`.
+
+The rate limiter is a fixed window like Port's (`N` requests per `window` seconds, every
+request counts, refused ones do not); its state drives the `x-ratelimit-*` headers that
+every response carries, enforced or not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+NOMINAL_LIMIT = 35_000
+NOMINAL_WINDOW = 300.0
+
+_STATUS_ERRORS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "missing_permissions",
+    404: "not_found",
+    409: "identifier_taken",
+    422: "invalid_request",
+    429: "rate_limit_exceeded",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+
+
+def error_code_for(status: int) -> str:
+    return _STATUS_ERRORS.get(status, "internal_error" if status >= 500 else "bad_request")
+
+
+@dataclass(slots=True)
+class OneShot:
+    kind: str  # "fail" | "drop" | "drop_after" | "throttle" | "delay"
+    route: str | None
+    status: int = 500
+    delay: float = 0.0
+    retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the HTTP layer must do to one request before (or instead of) handling it."""
+
+    drop: bool = False
+    drop_after: bool = False
+    status: int | None = None
+    delay: float = 0.0
+    retry_after: float | None = None
+    rate_headers: dict[str, str] = field(default_factory=dict)
+    throttled: bool = False
+
+
+class Faults:
+    """Configured misbehaviour of the emulator; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shots: deque[OneShot] = deque()
+        self.configure()
+
+    def configure(
+        self,
+        rate_limit: int | None = None,
+        rate_window: float = NOMINAL_WINDOW,
+        retry_after: bool = True,
+        error_rate: float = 0.0,
+        latency: float = 0.0,
+        drop_rate: float = 0.0,
+        seed: int = 0,
+        error_status: int = 500,
+        reset_format: str = "seconds",
+    ) -> None:
+        """Set every rate-type fault at once (unspecified ones go back to their default).
+
+        rate_limit: requests allowed per `rate_window` seconds (None = not enforced; the
+        headers then show Port's nominal 35000 per 300 s). retry_after: send `Retry-After`
+        on 429s. error_rate / drop_rate: probability per request of a 5xx (`error_status`)
+        / of closing the socket without a response. latency: seconds added to each request.
+        reset_format: `x-ratelimit-reset` as "seconds" until reset or "epoch" seconds.
+        One-shots queued with fail_next / drop_next ... are kept.
+        """
+        if reset_format not in ("seconds", "epoch"):
+            raise ValueError("reset_format must be 'seconds' or 'epoch'")
+        if rate_limit is not None and rate_limit < 1:
+            raise ValueError("rate_limit must be >= 1 or None")
+        with self._lock:
+            self.rate_limit = rate_limit
+            self.rate_window = float(rate_window)
+            self.retry_after = retry_after
+            self.error_rate = float(error_rate)
+            self.error_status = error_status
+            self.latency = float(latency)
+            self.drop_rate = float(drop_rate)
+            self.seed = seed
+            self.reset_format = reset_format
+            self._random = random.Random(seed)
+            self._window_start: float | None = None
+            self._window_used = 0
+            self.throttled = 0
+
+    # ---------------------------------------------------------------------- one-shots
+    def fail_next(self, n: int = 1, status: int = 500, *, route: str | None = None,
+                  retry_after: float | None = None) -> None:
+        """The next `n` matching requests get `status` with Port's error body (not handled).
+
+        route: None for any request, else a substring of the counter key, e.g.
+        "entities/bulk" or "POST /v1/blueprints/{bp}/entities/bulk".
+        """
+        self._queue(n, OneShot("fail", route, status=status, retry_after=retry_after))
+
+    def drop_next(self, n: int = 1, *, route: str | None = None, after: bool = False) -> None:
+        """Close the socket of the next `n` matching requests without answering.
+
+        after=False: before handling (nothing written); after=True: the request is handled
+        (writes happen) and only the response is lost, as when a connection dies late.
+        """
+        self._queue(n, OneShot("drop_after" if after else "drop", route))
+
+    def throttle_next(self, n: int = 1, *, route: str | None = None,
+                      retry_after: float | None = 1.0) -> None:
+        """The next `n` matching requests get 429; `Retry-After` when retry_after is set."""
+        self._queue(n, OneShot("throttle", route, status=429, retry_after=retry_after))
+
+    def delay_next(self, n: int = 1, seconds: float = 1.0, *, route: str | None = None) -> None:
+        """The next `n` matching requests are answered `seconds` late (for client timeouts)."""
+        self._queue(n, OneShot("delay", route, delay=seconds))
+
+    def clear(self) -> None:
+        """Forget queued one-shots and go back to no faults and no enforced rate limit."""
+        with self._lock:
+            self._shots.clear()
+        self.configure()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._shots)
+
+    def _queue(self, n: int, shot: OneShot) -> None:
+        with self._lock:
+            self._shots.extend(OneShot(shot.kind, shot.route, shot.status, shot.delay,
+                                       shot.retry_after) for _ in range(n))
+
+    # ------------------------------------------------------------------------ decide
+    def decide(self, route_key: str, now: float | None = None) -> Decision:
+        """Consume budget and faults for one request identified by its counter key."""
+        now = time.time() if now is None else now
+        with self._lock:
+            decision = Decision(delay=self.latency)
+            shot = self._take_shot(route_key)
+            if shot is not None:
+                self._apply_shot(shot, decision)
+            elif self.drop_rate and self._random.random() < self.drop_rate:
+                decision.drop = True
+            elif self.error_rate and self._random.random() < self.error_rate:
+                decision.status = self.error_status
+            if not decision.drop and decision.status is None:
+                self._rate_limit(decision, now)
+            decision.rate_headers = self._headers(now)
+            return decision
+
+    def _take_shot(self, route_key: str) -> OneShot | None:
+        for shot in self._shots:
+            if shot.route is None or shot.route in route_key:
+                self._shots.remove(shot)
+                return shot
+        return None
+
+    @staticmethod
+    def _apply_shot(shot: OneShot, decision: Decision) -> None:
+        if shot.kind == "drop":
+            decision.drop = True
+        elif shot.kind == "drop_after":
+            decision.drop_after = True
+        elif shot.kind == "delay":
+            decision.delay += shot.delay
+        else:
+            decision.status = shot.status
+            decision.retry_after = shot.retry_after
+            decision.throttled = shot.status == 429
+
+    def _rate_limit(self, decision: Decision, now: float) -> None:
+        window = self.rate_window
+        if self._window_start is None or now >= self._window_start + window:
+            self._window_start = now
+            self._window_used = 0
+        limit = self.rate_limit
+        if limit is not None and self._window_used >= limit:
+            decision.status = 429
+            decision.throttled = True
+            self.throttled += 1
+            if self.retry_after:
+                decision.retry_after = max(0.0, self._window_start + window - now)
+            return
+        self._window_used += 1
+
+    def _headers(self, now: float) -> dict[str, str]:
+        limit = self.rate_limit if self.rate_limit is not None else NOMINAL_LIMIT
+        start = self._window_start if self._window_start is not None else now
+        reset_at = start + self.rate_window
+        if self.reset_format == "epoch":
+            reset = str(math.ceil(reset_at))
+        else:
+            reset = str(max(0, math.ceil(reset_at - now)))
+        return {
+            "x-ratelimit-period": str(int(self.rate_window) if self.rate_window.is_integer()
+                                      else self.rate_window),
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(max(0, limit - self._window_used)),
+            "x-ratelimit-reset": reset,
+        }

@@ -1,0 +1,282 @@
+"""Map raw Azure items to Port entities with Ocean's semantics, evaluated in bulk.
+
+Semantics (Port Ocean's JQ entity processor): the first jq output is the value; the selector
+must yield a boolean; a field failing at run time becomes null and is reported; an item whose
+identifier or blueprint is null/empty is skipped and counted; `itemsToParse` fans an item out
+into `{...item without the array, <itemsToParseName>: element}`. Beyond Ocean, an identifier
+Port would reject is reported here instead of as a 422 later, and every item is accounted for
+in the `MappingReport`.
+
+Speed: `map_items` runs one combined jq program over a whole batch (see compiled.py);
+`map_items_per_field` is Ocean's way (one jq call per field per item), kept as the reference
+the bulk path must equal, and as the fallback when a batch cannot run in one go.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .compiled import ERROR_KEY, CompiledMapping, Slot, error_text, fill, run_one, to_json
+from .config import ResourceMapping
+from .identifiers import identifier_problem
+from .models import Entity, MappingError, MappingReport, MappingResult
+
+BATCH_SIZE = 2000
+Outcome = list[Any] | dict[str, Any]
+Evaluator = Callable[[CompiledMapping, list[Any]], list[list[Outcome]]]
+
+
+def map_items(rm: ResourceMapping, items: Sequence[Any]) -> MappingResult:
+    """Map raw items (ARM REST / SDK as_dict shape) with one entry of the mapping."""
+    return _map(rm, items, _bulk_outcomes)
+
+
+def map_items_per_field(rm: ResourceMapping, items: Sequence[Any]) -> MappingResult:
+    """The same mapping, one jq call per field per item, as Port's integration does it."""
+    return _map(rm, items, _per_field_outcomes_all)
+
+
+def _map(rm: ResourceMapping, items: Sequence[Any], evaluate: Evaluator) -> MappingResult:
+    compiled = rm.compiled
+    report = MappingReport(kind=rm.kind, items_in=len(items))
+    if compiled.items_to_parse is None:
+        expanded, ids = list(items), [_item_id(item) for item in items]
+    else:
+        expanded, ids = _expand(rm, items, report)
+    entities: list[Entity] = []
+    for outcomes, item_id in zip(evaluate(compiled, expanded), ids, strict=True):
+        entity = _entity(rm, compiled, outcomes, item_id, report)
+        if entity is not None:
+            entities.append(entity)
+    report.entities_out = len(entities)
+    return MappingResult(entities=entities, report=report)
+
+
+# -- evaluation --------------------------------------------------------------------------------
+def _bulk_outcomes(compiled: CompiledMapping, items: list[Any]) -> list[list[Outcome]]:
+    if compiled.bulk is None:
+        return _per_field_outcomes_all(compiled, items)
+    results: list[list[Outcome]] = []
+    for start in range(0, len(items), BATCH_SIZE):
+        batch = items[start : start + BATCH_SIZE]
+        results.extend(_bulk_batch(compiled, batch))
+    return results
+
+
+def _bulk_batch(compiled: CompiledMapping, batch: list[Any]) -> list[list[Outcome]]:
+    """One jq run for the batch; if something escapes the per-field `try` (`halt_error`,
+    a value jq cannot encode), isolate item by item so the others still map."""
+    keys = compiled.projection
+    if keys is not None:  # jq parses only what the mapping reads; the results cannot differ
+        batch = [
+            {key: item[key] for key in keys if key in item} if type(item) is dict else item
+            for item in batch
+        ]
+    try:
+        outputs = compiled.bulk.input_text(to_json(batch)).all()
+        if len(outputs) == len(batch):
+            return outputs
+    except Exception:
+        pass
+    results = []
+    for item in batch:
+        try:
+            (output,) = compiled.bulk.input_text(to_json([item])).all()
+        except Exception:
+            output = _per_field_outcomes(compiled, item)
+        results.append(output)
+    return results
+
+
+def _per_field_outcomes_all(compiled: CompiledMapping, items: list[Any]) -> list[list[Outcome]]:
+    return [_per_field_outcomes(compiled, item) for item in items]
+
+
+def _per_field_outcomes(compiled: CompiledMapping, item: Any) -> list[Outcome]:
+    selected = run_one(compiled.selector, item)
+    if selected != [True]:
+        return [selected]
+    return [selected, *(run_one(leaf.program, item) for leaf in compiled.leaves)]
+
+
+# -- itemsToParse ------------------------------------------------------------------------------
+def _expand(
+    rm: ResourceMapping, items: Sequence[Any], report: MappingReport
+) -> tuple[list[Any], list[str | None]]:
+    """One item per element of `itemsToParse`; a non-array is reported and the item skipped."""
+    compiled = rm.compiled
+    field = "port.itemsToParse"
+    expanded: list[Any] = []
+    ids: list[str | None] = []
+    for raw in items:
+        item_id = _item_id(raw)
+        outcome = run_one(compiled.items_to_parse, raw)
+        if isinstance(outcome, dict):
+            _fail(report, rm, item_id, field, error_text(outcome))
+            continue
+        elements = outcome[0] if outcome else None
+        if not isinstance(elements, list) or not isinstance(raw, dict):
+            got = _type_name(elements) if isinstance(raw, dict) else f"item {_type_name(raw)}"
+            _fail(report, rm, item_id, field, f"itemsToParse must yield an array, got {got}")
+            continue
+        base = raw
+        if rm.spec.port.items_to_parse_top_level_transform:
+            trimmed = run_one(compiled.delete_items, raw)
+            if isinstance(trimmed, list) and trimmed and isinstance(trimmed[0], dict):
+                base = trimmed[0]
+        for element in elements:
+            expanded.append({**base, compiled.items_to_parse_name: element})
+            ids.append(item_id)
+    return expanded, ids
+
+
+# -- assembly ----------------------------------------------------------------------------------
+def _entity(
+    rm: ResourceMapping,
+    compiled: CompiledMapping,
+    outcomes: list[Outcome],
+    item_id: str | None,
+    report: MappingReport,
+) -> Entity | None:
+    selected = outcomes[0]
+    if selected != [True]:
+        if selected == [False]:
+            report.skipped_by_selector += 1
+        elif isinstance(selected, dict):
+            _fail(report, rm, item_id, "selector.query", error_text(selected))
+        else:
+            got = _describe(selected[0]) if selected else "no output"
+            message = f"selector must yield a boolean, got {got}"
+            _fail(report, rm, item_id, "selector.query", message)
+        return None
+    values = _values(rm, compiled, outcomes, item_id, report)
+    identifier = values[compiled.identifier.index]
+    blueprint = values[compiled.blueprint.index]
+    if identifier in (None, "") or blueprint in (None, ""):
+        report.skipped_empty += 1
+        return None
+    if not isinstance(blueprint, str):
+        _fail(report, rm, item_id, _field(compiled, compiled.blueprint), _not_string(blueprint))
+        return None
+    identifier_field = _field(compiled, compiled.identifier)
+    problem = _not_string(identifier) if not isinstance(identifier, str) else None
+    problem = problem or identifier_problem(identifier)
+    if problem:
+        report.invalid_identifier += 1
+        _error(report, rm, item_id, identifier_field, problem)
+        return None
+    return Entity(
+        blueprint=blueprint,
+        identifier=identifier,
+        title=_text(rm, compiled, compiled.title, values, item_id, report),
+        icon=_text(rm, compiled, compiled.icon, values, item_id, report),
+        team=_team(rm, compiled, values, item_id, report),
+        properties={name: values[slot.index] for name, slot in compiled.properties.items()},
+        relations={name: fill(tpl, values) for name, tpl in compiled.relations.items()},
+    )
+
+
+def _values(
+    rm: ResourceMapping,
+    compiled: CompiledMapping,
+    outcomes: list[Outcome],
+    item_id: str | None,
+    report: MappingReport,
+) -> list[Any]:
+    """Leaf values; a failed leaf is null plus an error for that item and field."""
+    values: list[Any] = []
+    for leaf, outcome in zip(compiled.leaves, outcomes[1:], strict=True):
+        if type(outcome) is list:
+            values.append(outcome[0] if outcome else None)
+        else:
+            values.append(None)
+            _error(report, rm, item_id, leaf.field, error_text(outcome))
+    return values
+
+
+def _text(
+    rm: ResourceMapping,
+    compiled: CompiledMapping,
+    slot: Slot | None,
+    values: list[Any],
+    item_id: str | None,
+    report: MappingReport,
+) -> str | None:
+    """title / icon: a string or null; anything else is reported and dropped."""
+    if slot is None:
+        return None
+    value = values[slot.index]
+    if value is None or isinstance(value, str):
+        return value
+    _error(report, rm, item_id, _field(compiled, slot), _not_string(value))
+    return None
+
+
+def _team(
+    rm: ResourceMapping,
+    compiled: CompiledMapping,
+    values: list[Any],
+    item_id: str | None,
+    report: MappingReport,
+) -> Any:
+    """team: a string, a list of strings, or (when mapped as a search query) the query."""
+    if compiled.team is None:
+        return None
+    if not isinstance(compiled.team, Slot):
+        return fill(compiled.team, values)
+    value = values[compiled.team.index]
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    message = f"team must be a string or a list of strings, got {_describe(value)}"
+    _error(report, rm, item_id, _field(compiled, compiled.team), message)
+    return None
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _item_id(item: Any) -> str | None:
+    if isinstance(item, dict):
+        value = item.get("id")
+        if value is not None:
+            return value if isinstance(value, str) else json.dumps(value)
+    return None
+
+
+def _field(compiled: CompiledMapping, slot: Slot) -> str:
+    return compiled.leaves[slot.index].field
+
+
+def _error(
+    report: MappingReport, rm: ResourceMapping, item_id: str | None, field: str, message: str
+) -> None:
+    report.errors.append(MappingError(kind=rm.kind, item_id=item_id, field=field, message=message))
+
+
+def _fail(
+    report: MappingReport, rm: ResourceMapping, item_id: str | None, field: str, message: str
+) -> None:
+    """An item not mapped because of an error (as opposed to skipped by design)."""
+    report.failed += 1
+    _error(report, rm, item_id, field, message)
+
+
+def _not_string(value: Any) -> str:
+    return f"must be a string, got {_describe(value)}"
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{_type_name(value)} {text}"
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+__all__ = ["ERROR_KEY", "map_items", "map_items_per_field"]

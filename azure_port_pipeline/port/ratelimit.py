@@ -1,0 +1,121 @@
+"""One client-side budget shared by every thread of a client.
+
+Port limits requests per organization. Staying under the budget is cheaper than provoking a
+429 and backing off, so every request takes a token from a bucket refilled at
+`requests_per_second`; when Port's `x-ratelimit-remaining` runs low the limiter spreads the
+remaining requests over the time left until the reset; after a 429 every thread waits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+
+EPOCH_CUTOFF = 1e9
+"""`x-ratelimit-reset` above this is an epoch timestamp, below it a number of seconds."""
+
+
+class RateLimiter:
+    """Thread-safe token bucket with reservations, pacing and a shared pause."""
+
+    def __init__(
+        self,
+        requests_per_second: float,
+        *,
+        burst: float | None = None,
+        low_remaining_ratio: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._rate = requests_per_second
+        self._capacity = burst if burst is not None else max(1.0, requests_per_second)
+        self._low_ratio = low_remaining_ratio
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = self._capacity
+        self._updated = clock()
+        self._paused_until = 0.0
+        self._pace_interval = 0.0
+        self._pace_until = 0.0
+        self._next_paced = 0.0
+
+    def acquire(self) -> float:
+        """Wait for this caller's turn; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            self._tokens -= 1.0
+            ready = max(now, self._paused_until)
+            if self._tokens < 0:
+                ready = max(ready, now + (-self._tokens) / self._rate)
+            if now < self._pace_until:
+                ready = max(ready, self._next_paced)
+                self._next_paced = ready + self._pace_interval
+        delay = ready - now
+        if delay > 0:
+            self._sleep(delay)
+        return max(delay, 0.0)
+
+    def pause(self, seconds: float) -> None:
+        """Make every thread wait `seconds` from now (after a 429 or an exhausted budget)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Slow down when Port says few requests are left in its current window."""
+        remaining = _number(headers.get("x-ratelimit-remaining"))
+        limit = _number(headers.get("x-ratelimit-limit"))
+        reset_in = reset_seconds(headers.get("x-ratelimit-reset"))
+        if remaining is None or not limit or reset_in is None:
+            return
+        if remaining > limit * self._low_ratio:
+            return
+        if remaining <= 0:
+            self.pause(reset_in)
+            return
+        with self._lock:
+            now = self._clock()
+            self._pace_interval = reset_in / remaining
+            self._pace_until = now + reset_in
+            self._next_paced = max(self._next_paced, now)
+
+    def _refill(self, now: float) -> None:
+        elapsed = now - self._updated
+        self._updated = now
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait a throttled or unavailable answer asks for: Retry-After, else the reset."""
+    value = headers.get("retry-after")
+    if value:
+        seconds = _number(value)
+        if seconds is not None:
+            return max(seconds, 0.0)
+        try:
+            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+        except (TypeError, ValueError):
+            pass
+    return reset_seconds(headers.get("x-ratelimit-reset"))
+
+
+def reset_seconds(value: str | None) -> float | None:
+    """Seconds until the rate-limit window resets; Port documents an epoch, some read seconds."""
+    number = _number(value)
+    if number is None:
+        return None
+    if number > EPOCH_CUTOFF:
+        number -= time.time()
+    return max(number, 0.0)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None

@@ -1,0 +1,116 @@
+"""A bad mapping fails at load with one error naming file, entry, kind, field and the cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from azure_port_pipeline.mapping import MappingConfigError, load_mapping, load_mapping_text
+
+DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "mapping" / "azure.yaml"
+DEFAULT_TEXT = DEFAULT_MAPPING.read_text()
+
+
+def load_bad(tmp_path: Path, text: str) -> MappingConfigError:
+    path = tmp_path / "bad-mapping.yaml"
+    path.write_text(text)
+    with pytest.raises(MappingConfigError) as caught:
+        load_mapping(path)
+    assert str(path) in str(caught.value)
+    return caught.value
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    error = load_bad(tmp_path, "resources:\n  - kind: subscription\n    selector: {query: 'true'\n")
+    assert "invalid YAML" in str(error)
+    assert "line" in str(error)  # YAML's own position
+
+
+def test_jq_syntax_error_names_entry_field_and_jq_message(tmp_path: Path) -> None:
+    text = DEFAULT_TEXT.replace(
+        "          location: .location\n          type: .type",
+        "          location: .location | foo(\n          type: .type",
+        1,
+    )
+    error = load_bad(tmp_path, text)
+    message = str(error)
+    assert (error.index, error.kind) == (2, "Microsoft.App/containerApps")
+    assert error.field == "port.entity.mappings.properties.location"
+    assert "resources[2] (kind 'Microsoft.App/containerApps')" in message
+    assert "port.entity.mappings.properties.location" in message
+    assert "syntax error" in message and ".location | foo(" in message  # jq's own message
+
+
+def test_unknown_jq_function_is_a_load_error(tmp_path: Path) -> None:
+    text = DEFAULT_TEXT.replace("query: 'true'", "query: 'is_enabled'", 1)
+    error = load_bad(tmp_path, text)
+    assert (error.index, error.kind, error.field) == (0, "subscription", "selector.query")
+    assert "is_enabled/0 is not defined" in str(error)
+
+
+def test_typo_in_key_suggests_the_valid_key(tmp_path: Path) -> None:
+    text = DEFAULT_TEXT.replace("        identifier: .id\n", "        identifer: .id\n", 1)
+    error = load_bad(tmp_path, text)
+    assert (error.index, error.kind, error.field) == (0, "subscription", "port.entity.mappings")
+    assert "unknown key 'identifer'" in str(error)
+    assert "did you mean 'identifier'" in str(error)
+
+
+def test_typo_in_top_level_and_selector_keys(tmp_path: Path) -> None:
+    error = load_bad(tmp_path, "deleteDependentEntites: true\n" + DEFAULT_TEXT)
+    assert error.index is None and "did you mean 'deleteDependentEntities'" in str(error)
+    text = DEFAULT_TEXT.replace("apiVersion: '2023-01-01'", "apiversion: '2023-01-01'", 1)
+    error = load_bad(tmp_path, text)
+    assert (error.index, error.field) == (3, "selector")
+    assert "unknown key 'apiversion' (did you mean 'apiVersion'?)" in str(error)
+
+
+def test_missing_key(tmp_path: Path) -> None:
+    text = DEFAULT_TEXT.replace("        blueprint: '\"azureResourceGroup\"'\n", "", 1)
+    error = load_bad(tmp_path, text)
+    assert (error.index, error.kind) == (1, "Microsoft.Resources/resourceGroups")
+    assert error.field == "port.entity.mappings"
+    assert "missing required key 'blueprint'" in str(error)
+
+
+def test_missing_api_version_for_an_arm_kind(tmp_path: Path) -> None:
+    text = DEFAULT_TEXT.replace("    apiVersion: '2023-05-01'\n", "", 1)
+    error = load_bad(tmp_path, text)
+    assert (error.index, error.kind) == (5, "Microsoft.ContainerService/managedClusters")
+    assert "missing required key 'apiVersion'" in str(error)
+
+
+def test_cloud_resource_needs_resource_kinds_and_others_must_not_have_them() -> None:
+    base = """
+resources:
+  - kind: {kind}
+    selector: {selector}
+    port: {{entity: {{mappings: {{identifier: .id, blueprint: '"b"'}}}}}}
+"""
+    with pytest.raises(MappingConfigError, match=r"resourceKinds' for kind cloudResource"):
+        load_mapping_text(base.format(kind="cloudResource", selector="{query: 'true'}"))
+    with pytest.raises(MappingConfigError, match=r"only valid for kind cloudResource"):
+        selector = "{query: 'true', apiVersion: '1', resourceKinds: {A.B/c: '1'}}"
+        load_mapping_text(base.format(kind="A.B/c", selector=selector))
+    with pytest.raises(MappingConfigError, match=r"resources\[0\].*kind: kind must be"):
+        load_mapping_text(base.format(kind="storageAccounts", selector="{query: 'true'}"))
+
+
+def test_wrong_value_types(tmp_path: Path) -> None:
+    error = load_bad(tmp_path, "entityDeletionThreshold: 1.5\nresources: []\n")
+    assert error.field == "entityDeletionThreshold" and "less than or equal to 1" in str(error)
+    error = load_bad(tmp_path, "resources: {kind: subscription}\n")
+    assert error.field == "resources"
+    error = load_bad(tmp_path, "- just a list\n")
+    assert "must be a YAML mapping" in str(error)
+
+
+def test_missing_file_is_a_mapping_error(tmp_path: Path) -> None:
+    with pytest.raises(MappingConfigError, match="cannot read mapping"):
+        load_mapping(tmp_path / "absent.yaml")
+
+
+def test_string_source_is_named() -> None:
+    with pytest.raises(MappingConfigError, match=r"^<string>: invalid YAML"):
+        load_mapping_text("resources: [")

@@ -48,7 +48,9 @@ def demo_environment(seed: int, subscriptions: int, resources: int) -> Iterator[
     Credentials are random per run: the demo shows the real authentication flows without a
     secret ever living in the code.
     """
-    estate = generate_estate(seed=seed, subscriptions=subscriptions, resources=resources)
+    estate = generate_estate(
+        seed=seed, subscriptions=subscriptions, resource_groups=8, resources=resources
+    )
     azure_secret, port_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="azure-port-demo-") as scratch:
         azure = AzureEmulator(

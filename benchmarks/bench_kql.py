@@ -15,8 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 from azure_port_pipeline.emulators.kql import execute
 
-TYPES = ["microsoft.storage/storageaccounts", "microsoft.web/sites",
-         "microsoft.compute/virtualmachines", "microsoft.network/virtualnetworks"]
+TYPES = [
+    "microsoft.storage/storageaccounts",
+    "microsoft.web/sites",
+    "microsoft.compute/virtualmachines",
+    "microsoft.network/virtualnetworks",
+]
 NOW = datetime(2026, 1, 1, 1, tzinfo=UTC)
 QUERIES = [
     "resources | where type =~ 'Microsoft.Storage/StorageAccounts' | order by id asc",
@@ -38,17 +42,32 @@ def tables(rows: int, seed: int) -> dict[str, list[dict]]:
     rng = random.Random(seed)
     resources, changes = [], []
     for i in range(rows):
-        rid = (f"/subscriptions/s{i % 7}/resourceGroups/rg{i % 50}"
-               f"/providers/x/{rng.getrandbits(40):x}")
-        resources.append({"id": rid, "name": f"r{i}", "type": rng.choice(TYPES),
-                          "location": rng.choice(["westeurope", "eastus"]),
-                          "subscriptionId": f"s{i % 7}",
-                          "tags": {"env": rng.choice(["prod", "dev"])}, "properties": {"i": i}})
+        rid = (
+            f"/subscriptions/s{i % 7}/resourceGroups/rg{i % 50}/providers/x/{rng.getrandbits(40):x}"
+        )
+        resources.append(
+            {
+                "id": rid,
+                "name": f"r{i}",
+                "type": rng.choice(TYPES),
+                "location": rng.choice(["westeurope", "eastus"]),
+                "subscriptionId": f"s{i % 7}",
+                "tags": {"env": rng.choice(["prod", "dev"])},
+                "properties": {"i": i},
+            }
+        )
         stamp = NOW - timedelta(seconds=rng.randrange(3600))
-        changes.append({"id": f"c{i}", "subscriptionId": f"s{i % 7}", "properties": {
-            "targetResourceId": resources[rng.randrange(len(resources))]["id"],
-            "changeType": rng.choice(["Create", "Update", "Delete"]),
-            "changeAttributes": {"timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}})
+        changes.append(
+            {
+                "id": f"c{i}",
+                "subscriptionId": f"s{i % 7}",
+                "properties": {
+                    "targetResourceId": resources[rng.randrange(len(resources))]["id"],
+                    "changeType": rng.choice(["Create", "Update", "Delete"]),
+                    "changeAttributes": {"timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
+                },
+            }
+        )
     return {"resources": resources, "resourcechanges": changes}
 
 

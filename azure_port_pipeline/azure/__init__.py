@@ -8,7 +8,14 @@ from .changes import change_query, parse_resets_after
 from .counters import AzureCounters
 from .errors import AzureAuthError, AzureConfigError, AzureError, AzureListingError, AzureQueryError
 from .filters import ResourceGroupTagFilter
-from .models import ChangeWindow, CurrentResources, Listing, ResourceChange, SubscriptionListing
+from .models import (
+    ChangeWindow,
+    CurrentResources,
+    GraphQueryResult,
+    Listing,
+    ResourceChange,
+    SubscriptionListing,
+)
 from .reader import AzureReader, subscription_record
 from .settings import AzureSettings
 
@@ -24,6 +31,7 @@ __all__ = [
     "AzureSettings",
     "ChangeWindow",
     "CurrentResources",
+    "GraphQueryResult",
     "Listing",
     "ResourceChange",
     "ResourceGroupTagFilter",

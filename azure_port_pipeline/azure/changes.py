@@ -37,6 +37,10 @@ _COLUMNS = (
     "operation",
     "subscriptionId",
 )
+#: resourcecontainerchanges names groups by their container type; mappings say resourceGroups.
+_TYPE_ALIASES = {
+    "microsoft.resources/subscriptions/resourcegroups": "microsoft.resources/resourcegroups",
+}
 _RESETS_AFTER = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$")
 
 
@@ -68,7 +72,7 @@ class QueryOutcome:
     error: str | None = None
 
 
-class ChangeReader:
+class GraphReader:
     """Runs change queries with a `ResourceGraphClient`, paging and waiting out throttling."""
 
     def __init__(
@@ -101,7 +105,7 @@ class ChangeReader:
             return [], True, None
         latest: dict[str, ResourceChange] = {}
         complete, errors = True, []
-        for batch in _batches(list(subscription_ids), self._batch_size):
+        for batch in batches(list(subscription_ids), self._batch_size):
             for table in CHANGE_TABLES:
                 outcome = self.query(batch, change_query(table, start, end))
                 for row in outcome.rows:
@@ -235,9 +239,10 @@ def _change(row: dict[str, Any]) -> ResourceChange | None:
     if not resource_id or change_time is None:
         return None
     resource_id = str(resource_id)
+    rtype = str(row.get("targetResourceType") or "").lower()
     return ResourceChange(
         resource_id=resource_id,
-        resource_type=str(row.get("targetResourceType") or "").lower(),
+        resource_type=_TYPE_ALIASES.get(rtype, rtype),
         subscription_id=str(
             row.get("subscriptionId") or subscription_of(resource_id) or ""
         ).lower(),
@@ -274,7 +279,7 @@ def _table_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=False)) for row in data.get("rows") or []]
 
 
-def _batches(items: list[str], size: int) -> Iterator[list[str]]:
+def batches(items: list[str], size: int) -> Iterator[list[str]]:
     for index in range(0, len(items), size):
         yield items[index : index + size]
 

@@ -58,7 +58,7 @@ class ResourceChange:
     """The latest change of one resource in a window (from Resource Graph change tables)."""
 
     resource_id: str
-    resource_type: str  # lower-case, as Resource Graph reports it
+    resource_type: str  # lower-case; resource groups as "microsoft.resources/resourcegroups"
     subscription_id: str
     change_type: str  # "Create" | "Update" | "Delete"
     change_time: datetime
@@ -99,4 +99,14 @@ class CurrentResources:
     errors: dict[str, str] = field(default_factory=dict)
     filtered_out: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    counters: AzureCounters = field(default_factory=AzureCounters)
+
+
+@dataclass
+class GraphQueryResult:
+    """Rows of one Resource Graph query over every page and subscription batch."""
+
+    rows: list[dict[str, Any]]
+    complete: bool
+    error: str | None = None
     counters: AzureCounters = field(default_factory=AzureCounters)

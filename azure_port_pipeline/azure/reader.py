@@ -24,7 +24,8 @@ from azure.mgmt.resource.subscriptions import SubscriptionClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
 
 from .arm import ArmPipeline, ArmRequestError
-from .changes import ChangeReader
+from .changes import GraphReader
+from .changes import batches as _batches
 from .counters import AzureCounters, CounterSink
 from .credentials import auth_error, build_credential, is_auth_failure
 from .errors import AzureAuthError
@@ -34,7 +35,14 @@ from .listing import (
     AuthorizationFailure,
     KindLister,
 )
-from .models import ChangeWindow, CurrentResources, Listing, ResourceChange, SubscriptionListing
+from .models import (
+    ChangeWindow,
+    CurrentResources,
+    GraphQueryResult,
+    Listing,
+    ResourceChange,
+    SubscriptionListing,
+)
 from .policies import CountingRetryPolicy, RequestCountingPolicy
 from .settings import AzureSettings
 
@@ -185,14 +193,7 @@ class AzureReader:
     ) -> ChangeWindow:
         """Latest change per resource in [start, end) for the subscriptions (Resource Graph)."""
         with self._sink.call() as counters:
-            reader = ChangeReader(
-                self._graph(),
-                self._sink,
-                page_size=self.settings.graph_page_size,
-                batch_size=self.settings.graph_batch_size,
-                max_throttle_waits=self.settings.graph_max_throttle_waits,
-                max_wait_seconds=self.settings.graph_max_wait_seconds,
-            )
+            reader = self._graph_reader()
             try:
                 changes, complete, error = reader.changes(subscription_ids, start, end)
             except ClientAuthenticationError as err:
@@ -209,6 +210,26 @@ class AzureReader:
                 error=error,
                 counters=counters,
             )
+
+    def query_resource_graph(self, query: str, subscription_ids: Sequence[str]) -> GraphQueryResult:
+        """Any KQL query, every page, in batches of subscriptions (e.g. reconciliation counts).
+
+        Raises AzureQueryError when Resource Graph rejects the query (400).
+        """
+        with self._sink.call() as counters:
+            graph = self._graph_reader()
+            rows: list[dict[str, Any]] = []
+            complete, errors = True, []
+            try:
+                for batch in _batches(list(subscription_ids), self.settings.graph_batch_size):
+                    outcome = graph.query(batch, query)
+                    rows.extend(outcome.rows)
+                    if not outcome.complete:
+                        complete = False
+                        errors.append(outcome.error or "incomplete")
+            except ClientAuthenticationError as err:
+                raise auth_error(err, self.settings) from None
+            return GraphQueryResult(rows, complete, "; ".join(errors) or None, counters)
 
     def fetch_current(
         self, changes: Iterable[ResourceChange], api_versions: Mapping[str, str]
@@ -365,6 +386,16 @@ class AzureReader:
         client = self._subscriptions()
         # The generated client's pipeline (ARMPipelineClient): auth, retry, counting policies.
         return ArmPipeline(client._client, self.settings.resolved_arm_endpoint, self._sink)
+
+    def _graph_reader(self) -> GraphReader:
+        return GraphReader(
+            self._graph(),
+            self._sink,
+            page_size=self.settings.graph_page_size,
+            batch_size=self.settings.graph_batch_size,
+            max_throttle_waits=self.settings.graph_max_throttle_waits,
+            max_wait_seconds=self.settings.graph_max_wait_seconds,
+        )
 
     def _graph(self) -> ResourceGraphClient:
         credential = self._get_credential()

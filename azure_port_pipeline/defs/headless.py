@@ -23,6 +23,11 @@ from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
 
 SYNC_COUNTS = ("created", "updated", "unchanged", "deleted", "write_failures")
+LAYER_COUNTS = {
+    "azure": ("fetched",),
+    "port_entities": ("mapping_errors",),
+    "port_sync": SYNC_COUNTS,
+}
 
 
 @dataclass
@@ -59,20 +64,24 @@ def sync_partition(
     instance: DagsterInstance,
     subscription_id: str,
     run_config: dict[str, Any] | None = None,
+    log_level: str = "INFO",
 ) -> RunSummary:
     job = defs.resolve_job_def(SYNC_JOB)
     started = time.monotonic()
     result = job.execute_in_process(
         partition_key=subscription_id,
         instance=instance,
-        run_config=run_config or full_sync_run_config(),
+        run_config={
+            **(run_config or full_sync_run_config()),
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
         raise_on_error=False,
     )
-    totals = dict.fromkeys(("fetched", *SYNC_COUNTS), 0)
+    totals = dict.fromkeys(("fetched", "mapping_errors", *SYNC_COUNTS), 0)
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.event_specific_data.materialization
         layer = materialization.asset_key.path[0] if materialization else None
-        names = ("fetched",) if layer == "azure" else SYNC_COUNTS if layer == "port_sync" else ()
+        names = LAYER_COUNTS.get(layer, ())
         for name in names:
             value = materialization.metadata.get(name)
             if value is not None:

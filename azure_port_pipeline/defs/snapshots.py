@@ -13,8 +13,6 @@ from typing import Any, ClassVar
 
 from azure_port_pipeline.mapping.models import Entity, MappingError, MappingReport
 
-IDENTITY_FIELDS = frozenset({"identifier", "blueprint", "selector.query", "itemsToParse"})
-
 
 @dataclass(slots=True)
 class RawSnapshot:
@@ -84,19 +82,16 @@ class EntitySnapshot:
     def deletion_blocker(self) -> str | None:
         """Why deleting vanished entities of this scope would be unsafe, or None when it is safe.
 
-        An item whose identifier could not be computed might be an entity that still exists in
-        Azure: deleting "everything not desired" would then delete it wrongly.
+        An item whose identifier could not be computed (empty, or a selector or field that
+        failed) might be an entity that still exists in Azure: deleting "everything not
+        desired" would then delete it wrongly. An item whose identifier Port would reject is
+        no such risk: Port cannot hold an entity under that identifier.
         """
         if not self.listing_complete:
             return f"Azure listing incomplete: {self.listing_error or 'not every page was read'}"
-        if self.report.skipped_empty or self.report.invalid_identifier:
-            return (
-                f"{self.report.skipped_empty} item(s) had an empty identifier or blueprint and "
-                f"{self.report.invalid_identifier} an invalid identifier"
-            )
-        identity_errors = [e for e in self.report.errors if e.field in IDENTITY_FIELDS]
-        if identity_errors:
-            return f"{len(identity_errors)} item(s) failed on identifier, blueprint or selector"
+        unknown = self.report.skipped_empty + self.report.failed
+        if unknown:
+            return f"{unknown} item(s) could not be mapped to an identifier"
         return None
 
     def header(self) -> dict[str, Any]:
@@ -139,6 +134,7 @@ def report_from_dict(data: dict[str, Any]) -> MappingReport:
         skipped_by_selector=data["skipped_by_selector"],
         skipped_empty=data["skipped_empty"],
         invalid_identifier=data.get("invalid_identifier", 0),
+        failed=data.get("failed", 0),
         errors=[MappingError(**error) for error in data["errors"]],
     )
 

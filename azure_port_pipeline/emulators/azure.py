@@ -89,7 +89,7 @@ class AzureEmulator:
         self._server = _TlsServer((self.host, self.port), _Handler, self._tls.server_context)
         self._server.emulator = self  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name=f"azure-emulator-{self.port}", daemon=True)
         self._thread.start()
         return self.base_url

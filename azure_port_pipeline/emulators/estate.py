@@ -161,6 +161,9 @@ class Estate:
 
     seed: int
     tenant_id: str
+    # Resource Graph rows are cached per record up to this many records; bigger estates
+    # rebuild rows per query so memory stays flat (rows hold full bodies: ~4 KB each).
+    graph_cache_limit: int = 50_000
 
     def __post_init__(self) -> None:
         self._subs: list[dict[str, Any]] = []
@@ -289,6 +292,7 @@ class Estate:
             if parent is None:
                 raise KeyError(f"unknown parent for {rid}")
             rec.parent = parent
+            parent.row = None
             parent.children = parent.children or {}
             parent.children.setdefault(rtype.lower(), []).append(rec)
         else:
@@ -302,6 +306,8 @@ class Estate:
         if rec is not None:
             rec.obj = copy.deepcopy(obj)
             rec.row = None
+            if rec.parent is not None:  # parents embed children (a vnet's subnets)
+                rec.parent.row = None
         else:
             rg = self._find_rg(resource_id)
             if rg is None:
@@ -352,6 +358,7 @@ class Estate:
         self._by_id.pop(rec.id.lower(), None)
         if rec.parent is not None:
             rec.parent.children[rec.type.lower()].remove(rec)  # type: ignore[index]
+            rec.parent.row = None
         else:
             self._by_sub_type[(rec.sub, rec.type.lower())].remove(rec)
 
@@ -370,9 +377,12 @@ class Estate:
         return rows
 
     def _row(self, rec: _Rec) -> dict[str, Any]:
-        if rec.row is None:
-            rec.row = graph_row(self.body(rec), self.tenant_id)
-        return rec.row
+        if rec.row is not None:
+            return rec.row
+        row = graph_row(self.body(rec), self.tenant_id)
+        if len(self._by_id) <= self.graph_cache_limit:
+            rec.row = row
+        return row
 
     def graph_containers(self, subscription_ids: set[str] | None = None) -> list[dict[str, Any]]:
         """`resourcecontainers` rows: subscriptions and resource groups."""
@@ -426,7 +436,8 @@ def generate_estate(seed: int = 1, subscriptions: int = 3, resource_groups: int 
     at least two. Everything, GUIDs included, follows from `seed`.
     """
     rng = random.Random(seed)
-    estate = Estate(seed=seed, tenant_id=tenant_id or _guid(rng))
+    default_tenant = _guid(rng)  # always drawn, so subscription GUIDs never depend on tenant_id
+    estate = Estate(seed=seed, tenant_id=tenant_id or default_tenant)
     _generate_subscriptions(estate, rng, subscriptions)
     _generate_resource_groups(estate, rng, resource_groups)
     _generate_resources(estate, rng, resources)

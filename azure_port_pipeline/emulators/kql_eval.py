@@ -69,31 +69,75 @@ RowFn = Callable[[Row], Any]
 
 # The Resource Graph schema shared by resources, resourcecontainers and the change tables.
 STANDARD_COLUMNS: dict[str, str] = {
-    "id": "string", "name": "string", "type": "string", "tenantId": "string",
-    "kind": "string", "location": "string", "resourceGroup": "string",
-    "subscriptionId": "string", "managedBy": "string", "sku": "dynamic", "plan": "dynamic",
-    "properties": "dynamic", "tags": "dynamic", "identity": "dynamic", "zones": "dynamic",
+    "id": "string",
+    "name": "string",
+    "type": "string",
+    "tenantId": "string",
+    "kind": "string",
+    "location": "string",
+    "resourceGroup": "string",
+    "subscriptionId": "string",
+    "managedBy": "string",
+    "sku": "dynamic",
+    "plan": "dynamic",
+    "properties": "dynamic",
+    "tags": "dynamic",
+    "identity": "dynamic",
+    "zones": "dynamic",
     "extendedLocation": "dynamic",
 }
 # Real Resource Graph tables: a query naming one the caller did not supply sees it empty.
 KNOWN_TABLES = frozenset(
     {
-        "resources", "resourcecontainers", "resourcechanges", "resourcecontainerchanges",
-        "advisorresources", "alertsmanagementresources", "healthresources",
-        "policyresources", "securityresources", "guestconfigurationresources",
-        "maintenanceresources", "networkresources", "servicehealthresources",
-        "authorizationresources", "extensibilityresources", "kubernetesconfigurationresources",
-        "appserviceresources", "patchassessmentresources", "patchinstallationresources",
-        "iotsecurityresources", "insightsresources", "desktopvirtualizationresources",
-        "orbitalresources", "recoveryservicesresources", "spotresources",
-        "computeresources", "edgeorderresources", "healthresourcechanges",
+        "resources",
+        "resourcecontainers",
+        "resourcechanges",
+        "resourcecontainerchanges",
+        "advisorresources",
+        "alertsmanagementresources",
+        "healthresources",
+        "policyresources",
+        "securityresources",
+        "guestconfigurationresources",
+        "maintenanceresources",
+        "networkresources",
+        "servicehealthresources",
+        "authorizationresources",
+        "extensibilityresources",
+        "kubernetesconfigurationresources",
+        "appserviceresources",
+        "patchassessmentresources",
+        "patchinstallationresources",
+        "iotsecurityresources",
+        "insightsresources",
+        "desktopvirtualizationresources",
+        "orbitalresources",
+        "recoveryservicesresources",
+        "spotresources",
+        "computeresources",
+        "edgeorderresources",
+        "healthresourcechanges",
     }
 )
 SCALAR_TYPES = frozenset({"string", "long", "real", "bool", "datetime", "timespan"})
 # Calls whose default output column is named after their first argument (`by tostring(x)`).
 _NAME_PRESERVING = frozenset(
-    {"tostring", "toint", "tolong", "toreal", "todouble", "tobool", "todatetime",
-     "totimespan", "tolower", "toupper", "bin", "floor", "todynamic", "parse_json"}
+    {
+        "tostring",
+        "toint",
+        "tolong",
+        "toreal",
+        "todouble",
+        "tobool",
+        "todatetime",
+        "totimespan",
+        "tolower",
+        "toupper",
+        "bin",
+        "floor",
+        "todynamic",
+        "parse_json",
+    }
 )
 
 
@@ -101,6 +145,9 @@ _NAME_PRESERVING = frozenset(
 class Table:
     columns: dict[str, str | None]  # ordered name -> static type (None: unknown)
     rows: list[Row]
+    # True when every row is a dict this query built with exactly `columns`, in order (not
+    # a caller's row), so the result can be handed out without another copy.
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +182,9 @@ class Context:
         return error_at(self.text, pos, detail, code=code)
 
 
-def run_query(query: Query, text: str, tables: Mapping[str, Sequence[Row]],
-              now: datetime) -> Result:
+def run_query(
+    query: Query, text: str, tables: Mapping[str, Sequence[Row]], now: datetime
+) -> Result:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     ctx = Context(text, now.astimezone(UTC), tables, {name.lower(): name for name in tables})
@@ -153,11 +201,18 @@ def run_query(query: Query, text: str, tables: Mapping[str, Sequence[Row]],
 
 
 def _output_rows(table: Table) -> list[Row]:
+    """Fresh dicts with exactly the result columns, in order; string columns never null."""
     strings = [c for c, t in table.columns.items() if t == "string"]
     names = list(table.columns)
+    if table.exact:
+        for row in table.rows:
+            for c in strings:
+                if row[c] is None:
+                    row[c] = ""
+        return table.rows
     out = []
     for row in table.rows:
-        new = {c: row.get(c) for c in names}
+        new = dict(zip(names, map(row.get, names), strict=True))
         for c in strings:
             if new[c] is None:
                 new[c] = ""
@@ -198,7 +253,8 @@ def _source(source: Any, ctx: Context) -> Table:
         rows = []
     else:
         raise ctx.error(
-            source.pos, f"Table '{source.name}' is invalid, unsupported or not allowed.",
+            source.pos,
+            f"Table '{source.name}' is invalid, unsupported or not allowed.",
             code="DisallowedLogicalTableName",
         )
     columns: dict[str, str | None] = dict(STANDARD_COLUMNS)
@@ -213,9 +269,9 @@ def _where(op: Where, table: Table, ctx: Context) -> Table:
     if pred.type in SCALAR_TYPES and pred.type != "bool":
         raise ctx.error(op.pos, f"where: the predicate must be of type bool, not {pred.type}.")
     if pred.const:
-        return Table(table.columns, list(table.rows) if pred.value is True else [])
+        return Table(table.columns, list(table.rows) if pred.value is True else [], table.exact)
     fn = pred.fn
-    return Table(table.columns, [r for r in table.rows if fn(r) is True])
+    return Table(table.columns, [r for r in table.rows if fn(r) is True], table.exact)
 
 
 def _extend(op: Extend, table: Table, ctx: Context) -> Table:
@@ -245,7 +301,7 @@ def _project(op: Project, table: Table, ctx: Context) -> Table:
             raise ctx.error(op.pos, f"project: duplicate column name '{name}'.")
         columns[name] = expr.type
         fns.append((name, expr.fn))
-    return Table(columns, [{name: fn(r) for name, fn in fns} for r in table.rows])
+    return Table(columns, [{name: fn(r) for name, fn in fns} for r in table.rows], True)
 
 
 def _project_away(op: ProjectAway, table: Table, ctx: Context) -> Table:
@@ -257,7 +313,7 @@ def _project_away(op: ProjectAway, table: Table, ctx: Context) -> Table:
         drop.update(matched)
     keep = [c for c in table.columns if c not in drop]
     columns = {c: table.columns[c] for c in keep}
-    return Table(columns, [{c: r.get(c) for c in keep} for r in table.rows])
+    return Table(columns, [{c: r.get(c) for c in keep} for r in table.rows], True)
 
 
 def _project_rename(op: ProjectRename, table: Table, ctx: Context) -> Table:
@@ -268,34 +324,38 @@ def _project_rename(op: ProjectRename, table: Table, ctx: Context) -> Table:
         renames[old] = new
     columns = {renames.get(c, c): t for c, t in table.columns.items()}
     pairs = [(renames.get(c, c), c) for c in table.columns]
-    return Table(columns, [{new: r.get(old) for new, old in pairs} for r in table.rows])
+    return Table(columns, [{new: r.get(old) for new, old in pairs} for r in table.rows], True)
 
 
 def _take(op: Take, table: Table, ctx: Context) -> Table:
     ctx.limited = True
-    return Table(table.columns, table.rows[: _row_count(op.count, op.pos, ctx)])
+    return Table(table.columns, table.rows[: _row_count(op.count, op.pos, ctx)], table.exact)
 
 
 def _row_count(node: Any, pos: int, ctx: Context) -> int:
     expr = compile_expr(node, {}, ctx)
-    if not expr.const or not isinstance(expr.value, int) or isinstance(expr.value, bool) \
-            or expr.value < 0:
+    if (
+        not expr.const
+        or not isinstance(expr.value, int)
+        or isinstance(expr.value, bool)
+        or expr.value < 0
+    ):
         raise ctx.error(pos, "The row count must be a non-negative integer constant.")
     return expr.value
 
 
 def _count(op: Count, table: Table, ctx: Context) -> Table:
-    return Table({"Count": "long"}, [{"Count": len(table.rows)}])
+    return Table({"Count": "long"}, [{"Count": len(table.rows)}], True)
 
 
 def _sort(op: Sort, table: Table, ctx: Context) -> Table:
-    return Table(table.columns, _sorted_rows(table, op.keys, ctx))
+    return Table(table.columns, _sorted_rows(table, op.keys, ctx), table.exact)
 
 
 def _top(op: Top, table: Table, ctx: Context) -> Table:
     ctx.limited = True
     count = _row_count(op.count, op.pos, ctx)
-    return Table(table.columns, _sorted_rows(table, (op.key,), ctx)[:count])
+    return Table(table.columns, _sorted_rows(table, (op.key,), ctx)[:count], table.exact)
 
 
 def _sorted_rows(table: Table, keys: Sequence[SortKey], ctx: Context) -> list[Row]:
@@ -339,7 +399,7 @@ def _distinct(op: Distinct, table: Table, ctx: Context) -> Table:
     for row in table.rows:
         values = [fn(row) for fn in fns]
         seen.setdefault(tuple(hashable(v) for v in values), dict(zip(names, values, strict=True)))
-    return Table(columns, list(seen.values()))
+    return Table(columns, list(seen.values()), True)
 
 
 def _mv_expand(op: MvExpand, table: Table, ctx: Context) -> Table:
@@ -386,8 +446,7 @@ _CASTS: dict[str, Callable[[Any], Any] | None] = {
     "string": lambda v: v if isinstance(v, str) else None,
     "long": lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None,
     "int": lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None,
-    "real": lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool)
-    else None,
+    "real": lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None,
     "bool": lambda v: v if isinstance(v, bool) else None,
 }
 
@@ -476,7 +535,7 @@ def _summarize(op: Summarize, table: Table, ctx: Context) -> Table:
         for agg in aggregates:
             out.update(zip(agg.names, agg.compute(members), strict=True))
         rows.append(out)
-    return Table(columns, rows)
+    return Table(columns, rows, True)
 
 
 def _unique(name: str, taken: Mapping[str, Any]) -> str:
@@ -492,7 +551,7 @@ def _group(rows: list[Row], key_fns: list[RowFn]) -> dict[Any, tuple[list[Any], 
         fn = key_fns[0]
         for row in rows:
             value = fn(row)
-            key = hashable(value)
+            key = value if type(value) is str else hashable(value)
             group = groups.get(key)
             if group is None:
                 groups[key] = ([value], [row])
@@ -509,18 +568,22 @@ def _group(rows: list[Row], key_fns: list[RowFn]) -> dict[Any, tuple[list[Any], 
     return groups
 
 
-def _compile_aggregate(item: Any, table: Table, key_names: list[str],
-                       ctx: Context) -> _Aggregate:
+def _compile_aggregate(item: Any, table: Table, key_names: list[str], ctx: Context) -> _Aggregate:
     call = item.expr
     if not isinstance(call, Call):
-        raise ctx.error(getattr(call, "pos", 0),
-                        "summarize: each aggregation must be a call to an aggregation function.")
+        raise ctx.error(
+            getattr(call, "pos", 0),
+            "summarize: each aggregation must be a call to an aggregation function.",
+        )
     name = call.name
     if name not in AGGREGATES:
         if name in SCALAR_FUNCTIONS or name in TIME_FUNCTIONS:
-            raise ctx.error(call.pos, f"summarize: '{name}' is not an aggregation function; "
-                            "expressions over aggregates are not supported.",
-                            code="UnsupportedFunction")
+            raise ctx.error(
+                call.pos,
+                f"summarize: '{name}' is not an aggregation function; "
+                "expressions over aggregates are not supported.",
+                code="UnsupportedFunction",
+            )
         _unknown_function(call, ctx)
     spec = AGGREGATES[name]
     _check_arity(call, spec.min_args, spec.max_args, ctx)
@@ -544,17 +607,18 @@ def _simple_aggregate(call: Call, table: Table, ctx: Context) -> _Aggregate:
     arg = compile_expr(call.args[0], table.columns, ctx)
     fn = arg.fn
     if name == "countif":
-        return _Aggregate(["countif_"], ["long"],
-                          lambda rows: [sum(1 for r in rows if fn(r) is True)])
-    out_name = f"{prefix}_{derive_name(call.args[0]) or ''}".rstrip("_") + (
-        "" if derive_name(call.args[0]) else "_"
-    )
+        return _Aggregate(
+            ["countif_"], ["long"], lambda rows: [sum(1 for r in rows if fn(r) is True)]
+        )
+    derived = derive_name(call.args[0])
+    out_name = f"{prefix}_{derived}" if derived else f"{prefix}_"
     limit = None
     if name in ("make_list", "make_set") and len(call.args) == 2:
         limit = _row_count(call.args[1], call.pos, ctx)
     types = {"dcount": "long", "avg": "real", "make_list": "dynamic", "make_set": "dynamic"}
     return _Aggregate(
-        [out_name], [types.get(name, arg.type)],
+        [out_name],
+        [types.get(name, arg.type)],
         lambda rows: [aggregate_values(name, [fn(r) for r in rows], limit)],
     )
 
@@ -566,7 +630,7 @@ def _arg_extreme(call: Call, table: Table, key_names: list[str], ctx: Context) -
     target = compile_expr(call.args[0], table.columns, ctx)
     prefix = AGGREGATES[call.name].prefix
     target_name = derive_name(call.args[0]) or f"{prefix}_"
-    names, types, fns = _returned_columns(call.args[1:], table, [*key_names, target_name], ctx)
+    names, types, extract = _returned_columns(call.args[1:], table, [*key_names, target_name], ctx)
     want = 1 if call.name == "arg_max" else -1
     target_fn = target.fn
 
@@ -579,7 +643,7 @@ def _arg_extreme(call: Call, table: Table, key_names: list[str], ctx: Context) -
             if best_row is None or compare(value, best_value) == want:
                 best_value, best_row = value, row
         chosen = best_row if best_row is not None else rows[0] if rows else {}
-        return [best_value, *(fn(chosen) for fn in fns)]
+        return [best_value, *extract(chosen)]
 
     return _Aggregate([target_name, *names], [target.type, *types], compute)
 
@@ -587,49 +651,45 @@ def _arg_extreme(call: Call, table: Table, key_names: list[str], ctx: Context) -
 def _take_any(call: Call, table: Table, key_names: list[str], ctx: Context) -> _Aggregate:
     """any/take_any: values from one row of the group (the first). With a single
     expression, the first non-empty value, as Kusto documents."""
-    names, types, fns = _returned_columns(call.args, table, key_names, ctx, prefix="any_")
-    single = len(fns) == 1 and not isinstance(call.args[0], Star)
+    names, types, extract = _returned_columns(call.args, table, key_names, ctx, prefix="any_")
+    single = len(names) == 1 and not isinstance(call.args[0], Star)
 
     def compute(rows: list[Row]) -> list[Any]:
         if not rows:
-            return [None] * len(fns)
+            return [None] * len(names)
         if single:
-            fn = fns[0]
             for row in rows:
-                value = fn(row)
+                value = extract(row)[0]
                 if value is not None and value != "":
                     return [value]
-            return [fn(rows[0])]
-        return [fn(rows[0]) for fn in fns]
+        return extract(rows[0])
 
     return _Aggregate(names, types, compute)
 
 
 def _returned_columns(
     args: Sequence[Any], table: Table, exclude: list[str], ctx: Context, prefix: str = ""
-) -> tuple[list[str], list[str | None], list[RowFn]]:
-    names: list[str] = []
-    types: list[str | None] = []
-    fns: list[RowFn] = []
+) -> tuple[list[str], list[str | None], Callable[[Row], list[Any]]]:
+    """Names, types and a row -> values extractor for `*` or a list of column expressions."""
+    if any(isinstance(arg, Star) for arg in args):
+        if len(args) != 1:
+            star = next(arg for arg in args if isinstance(arg, Star))
+            raise ctx.error(star.pos, "'*' must be the only returned expression.")
+        names = [c for c in table.columns if c not in exclude]
+        types = [table.columns[c] for c in names]
+        return names, types, lambda row: list(map(row.get, names))
+    names, types, fns = [], [], []
     for arg in args:
-        if isinstance(arg, Star):
-            if len(args) != 1:
-                raise ctx.error(arg.pos, "'*' must be the only returned expression.")
-            for column, typ in table.columns.items():
-                if column not in exclude:
-                    names.append(column)
-                    types.append(typ)
-                    fns.append(_column_fn(column, typ))
-            continue
         expr = compile_expr(arg, table.columns, ctx)
         name = derive_name(arg)
         if name is None:
-            raise ctx.error(getattr(arg, "pos", 0),
-                            "Returned expressions must be column references.")
+            raise ctx.error(
+                getattr(arg, "pos", 0), "Returned expressions must be column references."
+            )
         names.append(prefix + name)
         types.append(expr.type)
         fns.append(expr.fn)
-    return names, types, fns
+    return names, types, lambda row: [fn(row) for fn in fns]
 
 
 def _no_star(call: Call, ctx: Context) -> None:
@@ -639,9 +699,19 @@ def _no_star(call: Call, ctx: Context) -> None:
 
 
 _OPERATORS: dict[type, Callable[[Any, Table, Context], Table]] = {
-    Where: _where, Extend: _extend, Project: _project, ProjectAway: _project_away,
-    ProjectRename: _project_rename, Summarize: _summarize, Sort: _sort, Top: _top,
-    Take: _take, Count: _count, Distinct: _distinct, MvExpand: _mv_expand, Join: _join,
+    Where: _where,
+    Extend: _extend,
+    Project: _project,
+    ProjectAway: _project_away,
+    ProjectRename: _project_rename,
+    Summarize: _summarize,
+    Sort: _sort,
+    Top: _top,
+    Take: _take,
+    Count: _count,
+    Distinct: _distinct,
+    MvExpand: _mv_expand,
+    Join: _join,
 }
 
 
@@ -684,6 +754,7 @@ def _const(value: Any, typ: str | None = None) -> Expr:
 
 def _column_fn(name: str, typ: str | None) -> RowFn:
     if typ == "string":
+
         def string_column(row: Row) -> Any:
             value = row.get(name)
             return "" if value is None else value
@@ -720,10 +791,14 @@ def _compile_col(node: Col, columns: Mapping[str, str | None], ctx: Context) -> 
 
 
 def _compile_member(node: Member, columns: Mapping[str, str | None], ctx: Context) -> Expr:
+    path = _column_path(node, columns)
+    if path is not None:
+        return Expr(_path_fn(*path), "dynamic")
     base = compile_expr(node.base, columns, ctx)
     if base.type in SCALAR_TYPES:
-        raise ctx.error(node.pos, f"Property access '.{node.key}' needs a dynamic value, "
-                        f"not {base.type}.")
+        raise ctx.error(
+            node.pos, f"Property access '.{node.key}' needs a dynamic value, not {base.type}."
+        )
     base_fn, key = base.fn, node.key
 
     def member(row: Row) -> Any:
@@ -731,6 +806,41 @@ def _compile_member(node: Member, columns: Mapping[str, str | None], ctx: Contex
         return value.get(key) if type(value) is dict else None
 
     return _fold(member, "dynamic", [base])
+
+
+def _column_path(
+    node: Member, columns: Mapping[str, str | None]
+) -> tuple[str, tuple[str, ...]] | None:
+    """`properties.a.b` over a dynamic (or untyped) column -> ("properties", ("a", "b"))."""
+    keys: list[str] = []
+    while isinstance(node, Member):
+        keys.append(node.key)
+        node = node.base
+    if isinstance(node, Col) and node.name in columns and columns[node.name] not in SCALAR_TYPES:
+        return node.name, tuple(reversed(keys))
+    return None
+
+
+def _path_fn(column: str, keys: tuple[str, ...]) -> RowFn:
+    """One closure for a whole property path: the hot spot of change-window queries."""
+    if len(keys) == 1:
+        key = keys[0]
+
+        def one(row: Row) -> Any:
+            value = row.get(column)
+            return value.get(key) if type(value) is dict else None
+
+        return one
+
+    def walk(row: Row) -> Any:
+        value = row.get(column)
+        for key in keys:
+            if type(value) is not dict:
+                return None
+            value = value.get(key)
+        return value
+
+    return walk
 
 
 def _compile_index(node: Index, columns: Mapping[str, str | None], ctx: Context) -> Expr:
@@ -784,13 +894,15 @@ def _compile_binary(node: Binary, columns: Mapping[str, str | None], ctx: Contex
     if op.lstrip("!") in _STRING_OPS:
         return _fold(_string_op(op, lf, rf), "bool", [left, right])
     arith = _ARITHMETIC[op]
-    return _fold(lambda row: arith(lf(row), rf(row)), _arith_type(op, left.type, right.type),
-                 [left, right])
+    return _fold(
+        lambda row: arith(lf(row), rf(row)), _arith_type(op, left.type, right.type), [left, right]
+    )
 
 
 def _logical(op: str, lf: RowFn, rf: RowFn) -> RowFn:
     """Three-valued and/or: null only when the other side does not decide."""
     if op == "and":
+
         def both(row: Row) -> Any:
             a = lf(row)
             if a is False:
@@ -847,8 +959,20 @@ _COMPARATORS: dict[str, Callable[[Any, Any], Any]] = {
     ">=": _ordering(lambda o: o >= 0),
 }
 _STRING_OPS = frozenset(
-    {"contains", "contains_cs", "startswith", "startswith_cs", "endswith", "endswith_cs",
-     "has", "has_cs", "hasprefix", "hasprefix_cs", "hassuffix", "hassuffix_cs"}
+    {
+        "contains",
+        "contains_cs",
+        "startswith",
+        "startswith_cs",
+        "endswith",
+        "endswith_cs",
+        "has",
+        "has_cs",
+        "hasprefix",
+        "hasprefix_cs",
+        "hassuffix",
+        "hassuffix_cs",
+    }
 )
 
 
@@ -869,9 +993,9 @@ def _string_op(op: str, lf: RowFn, rf: RowFn) -> RowFn:
 def _add(a: Any, b: Any) -> Any:
     if _numeric(a) and _numeric(b):
         return a + b
-    if (isinstance(a, datetime) and isinstance(b, timedelta)) or (isinstance(
-        a, timedelta
-    ) and isinstance(b, datetime | timedelta)):
+    if (isinstance(a, datetime) and isinstance(b, timedelta)) or (
+        isinstance(a, timedelta) and isinstance(b, datetime | timedelta)
+    ):
         return a + b
     return None
 
@@ -1044,8 +1168,11 @@ def _compile_call(node: Call, columns: Mapping[str, str | None], ctx: Context) -
     spec = SCALAR_FUNCTIONS.get(name)
     if spec is None:
         if name in AGGREGATES:
-            raise ctx.error(node.pos, f"Aggregation function '{name}' is only allowed in "
-                            "summarize.", code="UnsupportedFunction")
+            raise ctx.error(
+                node.pos,
+                f"Aggregation function '{name}' is only allowed in summarize.",
+                code="UnsupportedFunction",
+            )
         _unknown_function(node, ctx)
     _check_arity(node, spec.min_args, spec.max_args, ctx)
     _no_star(node, ctx)
@@ -1077,19 +1204,27 @@ def _check_arity(node: Call, low: int, high: int, ctx: Context) -> None:
     count = len(node.args)
     if not low <= count <= high:
         expected = str(low) if low == high else f"{low} to {high}"
-        raise ctx.error(node.pos, f"Function '{node.name}' expects {expected} argument(s), "
-                        f"got {count}.")
+        raise ctx.error(
+            node.pos, f"Function '{node.name}' expects {expected} argument(s), got {count}."
+        )
 
 
 def _unknown_function(node: Call, ctx: Context) -> Any:
     if node.name in KNOWN_UNSUPPORTED_FUNCTIONS:
-        raise ctx.error(node.pos, f"Function '{node.name}' is not supported.",
-                        code="UnsupportedFunction")
+        raise ctx.error(
+            node.pos, f"Function '{node.name}' is not supported.", code="UnsupportedFunction"
+        )
     raise ctx.error(node.pos, f"Unknown function: '{node.name}'.", code="UnknownFunction")
 
 
 _COMPILERS: dict[type, Callable[[Any, Mapping[str, str | None], Context], Expr]] = {
-    Lit: _compile_lit, Col: _compile_col, Member: _compile_member, Index: _compile_index,
-    Unary: _compile_unary, Binary: _compile_binary, InList: _compile_in,
-    Between: _compile_between, Call: _compile_call,
+    Lit: _compile_lit,
+    Col: _compile_col,
+    Member: _compile_member,
+    Index: _compile_index,
+    Unary: _compile_unary,
+    Binary: _compile_binary,
+    InList: _compile_in,
+    Between: _compile_between,
+    Call: _compile_call,
 }

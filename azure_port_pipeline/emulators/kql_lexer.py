@@ -68,35 +68,102 @@ class Token:
 # Kusto operator names that contain '-' (identifiers themselves never do).
 HYPHENATED_WORDS = frozenset(
     {
-        "project-away", "project-keep", "project-rename", "project-reorder", "mv-expand",
-        "mv-apply", "make-series", "top-nested", "top-hitters", "parse-where", "parse-kv",
-        "project-smart", "make-graph", "graph-match",
+        "project-away",
+        "project-keep",
+        "project-rename",
+        "project-reorder",
+        "mv-expand",
+        "mv-apply",
+        "make-series",
+        "top-nested",
+        "top-hitters",
+        "parse-where",
+        "parse-kv",
+        "project-smart",
+        "make-graph",
+        "graph-match",
     }
 )
 # Words that may follow '!' to form a negated string operator.
 NEGATABLE_WORDS = frozenset(
     {
-        "contains", "contains_cs", "startswith", "startswith_cs", "endswith", "endswith_cs",
-        "has", "has_cs", "hasprefix", "hasprefix_cs", "hassuffix", "hassuffix_cs", "in",
-        "between", "has_any", "has_all",
+        "contains",
+        "contains_cs",
+        "startswith",
+        "startswith_cs",
+        "endswith",
+        "endswith_cs",
+        "has",
+        "has_cs",
+        "hasprefix",
+        "hasprefix_cs",
+        "hassuffix",
+        "hassuffix_cs",
+        "in",
+        "between",
+        "has_any",
+        "has_all",
     }
 )
 # Literal-taking functions whose argument is raw text (`datetime(2026-01-01T00:00:00Z)`).
 RAW_LITERAL_FUNCS = frozenset({"datetime", "timespan", "time", "date"})
 
 TIMESPAN_UNITS: dict[str, float] = {
-    "d": 86400.0, "day": 86400.0, "days": 86400.0,
-    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
-    "m": 60.0, "min": 60.0, "minute": 60.0, "minutes": 60.0,
-    "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0,
-    "ms": 1e-3, "milli": 1e-3, "millis": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
-    "microsecond": 1e-6, "microseconds": 1e-6,
-    "tick": 1e-7, "ticks": 1e-7,
+    "d": 86400.0,
+    "day": 86400.0,
+    "days": 86400.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hrs": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "ms": 1e-3,
+    "milli": 1e-3,
+    "millis": 1e-3,
+    "millisecond": 1e-3,
+    "milliseconds": 1e-3,
+    "microsecond": 1e-6,
+    "microseconds": 1e-6,
+    "tick": 1e-7,
+    "ticks": 1e-7,
 }
 
 _PUNCT = (
-    "==", "!=", "<>", "<=", ">=", "=~", "!~", "..", "|", "(", ")", "[", "]", "{", "}", ",",
-    ".", "=", "<", ">", "+", "-", "*", "/", "%", ";", ":",
+    "==",
+    "!=",
+    "<>",
+    "<=",
+    ">=",
+    "=~",
+    "!~",
+    "..",
+    "|",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ".",
+    "=",
+    "<",
+    ">",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    ";",
+    ":",
 )
 _NUMBER = re.compile(r"(\d+\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)([A-Za-z_]\w*)?")
 _NAME = re.compile(r"[A-Za-z_$][\w$]*")
@@ -110,8 +177,9 @@ def line_col(text: str, pos: int) -> tuple[int, int]:
     return line, pos - start + 1
 
 
-def error_at(text: str, pos: int, detail: str, *, code: str = "ParserFailure",
-             token: str | None = None) -> KqlError:
+def error_at(
+    text: str, pos: int, detail: str, *, code: str = "ParserFailure", token: str | None = None
+) -> KqlError:
     line, col = line_col(text, pos)
     return KqlError(detail, code=code, line=line, column=col, token=token)
 

@@ -231,8 +231,9 @@ def sort_key(value: Any) -> tuple[Any, ...]:
 # ---- string operators (Kusto: case-insensitive unless suffixed _cs)
 
 
-def has_term(haystack: str, needle: str, *, bound_left: bool = True,
-             bound_right: bool = True) -> bool:
+def has_term(
+    haystack: str, needle: str, *, bound_left: bool = True, bound_right: bool = True
+) -> bool:
     """`has`: needle occurs as whole term(s): bounded by non-alphanumerics on the sides
     where the needle itself starts/ends with an alphanumeric. `hasprefix` drops the right
     bound, `hassuffix` the left one."""

@@ -111,7 +111,7 @@ class SeqIndex:
     def kill(self, live: dict[int, StoredEntity]) -> None:
         self.dead += 1
         if self.dead > COMPACT_MIN_DEAD and self.dead * 2 > len(self.seqs):
-            self.seqs = [s for s in self.seqs if s in live][1:]
+            self.seqs = [s for s in self.seqs if s in live]
             self.dead = 0
 
     def iter_after(self, after: int, live: dict[int, StoredEntity]) -> Iterator[StoredEntity]:

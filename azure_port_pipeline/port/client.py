@@ -81,8 +81,12 @@ class PortClient:
         return self._transport.metrics
 
     def user_agent(self, scope: str) -> str:
-        """The identity Port records as `$datasource` for entities written in `scope`."""
-        return f"{self._agent} (installation={self.settings.installation_id}; scope={scope})"
+        """The identity Port records as `$datasource` for entities written in `scope`.
+
+        Ownership is found again by this exact string, so it carries no package version:
+        an upgrade must not orphan the entities the previous version wrote.
+        """
+        return f"{PRODUCT} (installation={self.settings.installation_id}; scope={scope})"
 
     # -- blueprints --------------------------------------------------------------------
 

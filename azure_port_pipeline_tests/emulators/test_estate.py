@@ -37,7 +37,10 @@ def test_same_seed_same_estate_and_other_seed_differs(estate):
     other = generate_estate(seed=2, subscriptions=3, resource_groups=4, resources=2000)
     assert _dump(again) == _dump(estate)
     assert other.subscription_ids != estate.subscription_ids
-    assert all(GUID.match(s) for s in estate.subscription_ids + [estate.tenant_id])
+    tenanted = generate_estate(seed=1, subscriptions=3, resources=10, tenant_id="t-1")
+    assert tenanted.subscription_ids == estate.subscription_ids  # tenant choice changes nothing
+    assert tenanted.subscriptions[0]["tenantId"] == "t-1"
+    assert all(GUID.match(s) for s in [*estate.subscription_ids, estate.tenant_id])
 
 
 def test_counts_and_the_disabled_last_subscription(estate):
@@ -79,7 +82,8 @@ def test_child_types_hang_under_their_parents(estate):
             assert estate.get(kid.id.upper())["type"] == child_type
     vnet = next(estate.resources(resource_type="Microsoft.Network/virtualNetworks"))
     embedded = [s["id"] for s in vnet["properties"]["subnets"]]
-    listed = [k.id for k in estate.children(vnet["id"], "Microsoft.Network/virtualNetworks/subnets")]
+    subnets = estate.children(vnet["id"], "Microsoft.Network/virtualNetworks/subnets")
+    listed = [k.id for k in subnets]
     assert embedded == listed
     server = next(estate.resources(resource_type="Microsoft.Sql/servers"))
     names = [k.name for k in estate.children(server["id"], "Microsoft.Sql/servers/databases")]
@@ -95,13 +99,15 @@ def test_real_estate_quirks_are_present(estate):
     assert any("." in n for n in names) and any("_" in n for n in names)
     rg_names = {g["name"] for s in estate.subscription_ids for g in estate.resource_groups(s)}
     assert "rg_legacy.app(old)" in rg_names
-    db_names = {r["name"] for r in estate.resources(resource_type="Microsoft.Sql/servers/databases")}
+    databases = estate.resources(resource_type="Microsoft.Sql/servers/databases")
+    db_names = {r["name"] for r in databases}
     assert "reports(archive)" in db_names
     aks = next(estate.resources(resource_type="Microsoft.ContainerService/managedClusters"))
     assert aks["type"] == "Microsoft.ContainerService/ManagedClusters"
     site = next(estate.resources(resource_type="Microsoft.Web/sites"))
     assert " " in site["location"]  # App Service answers "East US"
-    tags = [r.get("tags") for r in estate.resources(resource_type="Microsoft.Compute/virtualMachines")]
+    vms = estate.resources(resource_type="Microsoft.Compute/virtualMachines")
+    tags = [r.get("tags") for r in vms]
     assert None in tags and {} in tags and any(t and "costCenter" in t for t in tags)
 
 

@@ -31,6 +31,7 @@ from .credentials import auth_error, build_credential, is_auth_failure
 from .errors import AzureAuthError
 from .filters import ResourceGroupTagFilter, resource_group_key
 from .listing import (
+    RESOURCE_GROUPS_KIND,
     SUBSCRIPTION_KIND,
     AuthorizationFailure,
     KindLister,
@@ -60,6 +61,7 @@ class AzureReader:
         self.settings = settings
         self._sink = CounterSink()
         self._credential = credential
+        self._owns_credential = credential is None  # close only what this reader built
         self._lock = threading.Lock()
         self._subscription_client: SubscriptionClient | None = None
         self._graph_client: ResourceGraphClient | None = None
@@ -84,8 +86,9 @@ class AzureReader:
                     client.close()
             self._subscription_client = self._graph_client = None
             closer = getattr(self._credential, "close", None)
-            if callable(closer):
+            if self._owns_credential and callable(closer):
                 closer()
+                self._credential = None
 
     @property
     def counters(self) -> AzureCounters:
@@ -271,10 +274,17 @@ class AzureReader:
             if version is None:
                 result.skipped.append(rid)
                 return
-            if self._rg_filter.active and not self._group_passes(rid, group_tags):
-                result.filtered_out.append(rid)
-                return
             current = self._get_by_id(rid, version)
+            if current is not None and self._rg_filter.active:
+                is_group = rtype == RESOURCE_GROUPS_KIND
+                passes = (
+                    self._rg_filter.allows(current.get("tags"))
+                    if is_group
+                    else self._group_passes(rid, group_tags)
+                )
+                if not passes:
+                    result.filtered_out.append(rid)
+                    return
         except ArmRequestError as err:
             result.errors[rid] = str(err)
             return
@@ -442,5 +452,6 @@ def _is_service_error(err: Exception) -> bool:
 
 
 def _text(err: Exception) -> str:
-    message = getattr(err, "message", None) or str(err)
-    return " ".join(str(message).split())
+    message = " ".join(str(getattr(err, "message", None) or err).split())
+    status = getattr(err, "status_code", None)
+    return f"HTTP {status}: {message}" if status else message

@@ -3,6 +3,29 @@
 Every value has a production default (public cloud, Microsoft authority, system CA store);
 the emulator overrides the ARM endpoint, the authority and the CA bundle. Secrets are kept as
 `SecretStr` so they never show in a repr, a log line or Dagster metadata.
+
+| variable | meaning | default |
+|---|---|---|
+| AZURE_TENANT_ID | Entra tenant of the service principal | none |
+| AZURE_CLIENT_ID | service principal (or user-assigned managed identity) client id | none |
+| AZURE_CLIENT_SECRET | service principal secret; absent -> DefaultAzureCredential | none |
+| AZURE_USE_DEFAULT_CREDENTIAL | true: DefaultAzureCredential even with a secret | false |
+| AZURE_CLOUD | public, usgov or china: ARM endpoint, token scope, authority | public |
+| AZURE_AUTHORITY_HOST | Entra authority (https); non-Microsoft hosts skip discovery | the cloud's |
+| AZURE_ARM_ENDPOINT | ARM + Resource Graph endpoint override (https) | the cloud's |
+| AZURE_CA_BUNDLE | PEM file trusted for Entra, ARM and Resource Graph | system store |
+| AZURE_SUBSCRIPTIONS_INCLUDE | comma-separated GUIDs: only these are synced | all visible |
+| AZURE_SUBSCRIPTIONS_EXCLUDE | comma-separated GUIDs never synced | none |
+| AZURE_RG_TAGS_INCLUDE | groups must have all these tags (JSON or k=v,k=v) | none |
+| AZURE_RG_TAGS_EXCLUDE | groups must have none of these tags (JSON or k=v,k=v) | none |
+| AZURE_RESOURCE_GROUP_TAG_FILTERS | Port's format {"include": {..}, "exclude": {..}} | none |
+| AZURE_RETRY_TOTAL | ARM/Graph HTTP retries (azure-core RetryPolicy) | 10 |
+| AZURE_RETRY_BACKOFF_FACTOR | exponential backoff factor, seconds | 0.8 |
+| AZURE_RETRY_BACKOFF_MAX | backoff cap, seconds | 60 |
+| AZURE_TIMEOUT | HTTP read timeout, seconds | 60 |
+| AZURE_GRAPH_PAGE_SIZE | Resource Graph $top (1-1000) | 1000 |
+| AZURE_GRAPH_BATCH_SIZE | subscriptions per Resource Graph request (1-1000) | 1000 |
+| AZURE_GRAPH_MAX_THROTTLE_WAITS | Resource Graph 429 waits per page before giving up | 20 |
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION, subscription_partitions
+from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 
 SYNC_JOB = "azure_port_sync"
 FRESHNESS_JOB = "azure_port_freshness"
@@ -34,7 +34,6 @@ def build_sync_job(checks_to_skip: AssetSelection) -> Any:
     return define_asset_job(
         SYNC_JOB,
         selection=AssetSelection.groups("azure_raw", "port_entities", "port_sync") - checks_to_skip,
-        partitions_def=subscription_partitions,
         executor_def=in_process_executor,
         config=full_sync_run_config(),
         description="Sync one Azure subscription into Port (mode in run config; full by default).",

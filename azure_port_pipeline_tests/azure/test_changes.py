@@ -102,24 +102,31 @@ def test_fetch_current_applies_the_resource_group_tag_filters(
 ):
     emulator = azure_emulator_factory()
     sub, accounts = _storage(emulator)
-    staging = {
-        g["name"].lower()
-        for g in emulator.estate.resource_groups(sub)
-        if (g.get("tags") or {}).get("env") == "staging"
-    }
-    inside = [a for a in accounts if a["id"].split("/")[4].lower() in staging][:2]
-    outside = [a for a in accounts if a["id"].split("/")[4].lower() not in staging][:2]
+    groups = emulator.estate.resource_groups(sub)
+    tagged = groups[0]
+    for group in groups:  # tag one group only, so the filter splits the accounts
+        emulator.update_resource(
+            group["id"], {"tags.sync": "yes" if group is tagged else "no"}, at=window_start
+        )
+    selected = tagged["name"].lower()
+    inside = [a for a in accounts if a["id"].split("/")[4].lower() == selected][:2]
+    outside = [a for a in accounts if a["id"].split("/")[4].lower() != selected][:2]
+    assert inside and outside
     for offset, account in enumerate(inside + outside):
         emulator.update_resource(
-            account["id"], {"tags.x": "1"}, at=window_start + timedelta(seconds=offset)
+            account["id"], {"tags.x": "1"}, at=window_start + timedelta(seconds=offset + 1)
         )
-    reader = make_reader(emulator, AZURE_RG_TAGS_INCLUDE="env=staging")
+    reader = make_reader(emulator, AZURE_RG_TAGS_INCLUDE="sync=yes")
     window = reader.change_window([sub], window_start, window_start + timedelta(minutes=1))
 
     current = reader.fetch_current(window.changes, VERSIONS)
 
-    assert sorted(i["id"] for i in current.items) == sorted(a["id"] for a in inside)
-    assert sorted(current.filtered_out) == sorted(a["id"] for a in outside)
+    # resources by their group's tags, groups by their own (as a full listing filters them)
+    others = [g["id"] for g in groups if g is not tagged]
+    assert sorted(i["id"] for i in current.items) == sorted(
+        [a["id"] for a in inside] + [tagged["id"]]
+    )
+    assert sorted(current.filtered_out) == sorted([a["id"] for a in outside] + others)
 
 
 def test_subscriptions_are_queried_in_batches(azure_emulator_factory, make_reader, window_start):

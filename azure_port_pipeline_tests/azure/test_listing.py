@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,11 @@ def test_listing_keeps_the_kinds_api_version_on_every_page(azure_emulator_clean,
 def test_extension_types_are_listed_under_each_parent(azure_emulator_clean, make_reader):
     emulator = azure_emulator_clean
     reader = make_reader(emulator)
-    sub = emulator.estate.subscription_ids[0]
     for child, version in (
         ("Microsoft.Network/virtualNetworks/subnets", "2023-02-01"),
         ("Microsoft.Sql/servers/databases", "2023-08-01"),
     ):
+        sub = next(s for s in emulator.estate.subscription_ids if emulator.estate.count(s, child))
         parent_type = child.rsplit("/", 1)[0]
         parents = {p["id"].lower() for p in emulator.estate.resources(sub, parent_type)}
 
@@ -195,13 +196,25 @@ def test_forbidden_subscription_is_reported_incomplete(azure_emulator_clean, mak
     assert reader.list_kind(other, STORAGE, "2023-01-01").complete
 
 
+def _partial_tag(emulator):
+    """(subscription, tag name, tag value) carried by some but not all of its groups."""
+    for sub in emulator.estate.subscription_ids:
+        groups = emulator.estate.resource_groups(sub)
+        for group in groups:
+            for name, value in (group.get("tags") or {}).items():
+                having = [g for g in groups if (g.get("tags") or {}).get(name) == value]
+                if 0 < len(having) < len(groups) and emulator.estate.count(sub, STORAGE):
+                    return sub, name, value
+    raise AssertionError("the estate has no tag shared by only some resource groups")
+
+
 def test_resource_group_tag_include_filter(azure_emulator_clean, make_reader):
     emulator = azure_emulator_clean
-    sub = emulator.estate.subscription_ids[0]
+    sub, name, value = _partial_tag(emulator)
     groups = emulator.estate.resource_groups(sub)
-    chosen = {g["name"].lower() for g in groups if (g.get("tags") or {}).get("env") == "staging"}
-    assert 0 < len(chosen) < len(groups)
-    reader = make_reader(emulator, AZURE_RG_TAGS_INCLUDE="ENV=Staging")
+    chosen = {g["name"].lower() for g in groups if (g.get("tags") or {}).get(name) == value}
+    # names and values compare case-insensitively, as Port's KQL (=~) does
+    reader = make_reader(emulator, AZURE_RG_TAGS_INCLUDE=f"{name.upper()}={value.upper()}")
 
     rgs = reader.list_kind(sub, "Microsoft.Resources/resourceGroups", "2022-09-01")
     storage = reader.list_kind(sub, STORAGE, "2023-01-01")
@@ -216,12 +229,11 @@ def test_resource_group_tag_include_filter(azure_emulator_clean, make_reader):
 
 def test_resource_group_tag_exclude_filter(azure_emulator_clean, make_reader):
     emulator = azure_emulator_clean
-    sub = emulator.estate.subscription_ids[0]
+    sub, name, value = _partial_tag(emulator)
     groups = emulator.estate.resource_groups(sub)
-    kept = {g["name"].lower() for g in groups if (g.get("tags") or {}).get("env") != "staging"}
-    reader = make_reader(
-        emulator, AZURE_RESOURCE_GROUP_TAG_FILTERS='{"exclude": {"env": "staging"}}'
-    )
+    kept = {g["name"].lower() for g in groups if (g.get("tags") or {}).get(name) != value}
+    filters = json.dumps({"exclude": {name: value}})
+    reader = make_reader(emulator, AZURE_RESOURCE_GROUP_TAG_FILTERS=filters)
 
     subnets = reader.list_kind(sub, "Microsoft.Network/virtualNetworks/subnets", "2023-02-01")
     storage = reader.list_kind(sub, STORAGE, "2023-01-01")

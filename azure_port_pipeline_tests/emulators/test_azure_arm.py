@@ -135,11 +135,11 @@ def test_extension_types_are_listed_under_each_parent(azure_emulator_clean):
     emu = azure_emulator_clean
     sub = emu.estate.subscription_ids[0]
     client = _rm(emu, sub)
-    vnet = emu.estate.list_type(sub, "Microsoft.Network/virtualNetworks")[0]
+    vnet = next(emu.estate.records(resource_type="Microsoft.Network/virtualNetworks"))
     items, _, _ = _walk(client, f"{vnet.id}/subnets?api-version=2023-02-01")
     assert items and all(i["type"] == "Microsoft.Network/virtualNetworks/subnets" for i in items)
     assert all(i["id"].startswith(vnet.id + "/subnets/") for i in items)
-    server = emu.estate.list_type(sub, "Microsoft.Sql/servers")[0]
+    server = next(emu.estate.records(resource_type="Microsoft.Sql/servers"))
     dbs, _, _ = _walk(client, f"{server.id.lower()}/DATABASES?api-version=2021-11-01")
     assert dbs[0]["name"] == "master" and dbs[0]["id"].startswith(server.id)
     status, body = _get(client, f"{vnet.id}-gone/subnets?api-version=2023-02-01")

@@ -1,0 +1,218 @@
+"""Full sync end to end: real Dagster runs, real SDK clients, both emulators over HTTP(S)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import AssetKey
+
+from azure_port_pipeline.defs.factory import DEFAULT_MAPPING
+from azure_port_pipeline.defs.headless import discover_and_sync, sync_partition
+from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.mapping import load_mapping, map_items
+from azure_port_pipeline_tests.defs.conftest import Pipeline
+
+BULK_UPSERT = "POST /v1/blueprints/{bp}/entities/bulk"
+STORAGE = "Microsoft.Storage/storageAccounts"
+
+
+def expected_from_estate(pipeline: Pipeline, subscription_id: str) -> dict[tuple[str, str], Any]:
+    """What Port should hold, mapped straight from the estate's REST bodies (no reader)."""
+    config = load_mapping(DEFAULT_MAPPING)
+    estate = pipeline.azure.estate
+    expected: dict[tuple[str, str], Any] = {}
+    for resource in config.resources:
+        if resource.kind == "subscription":
+            continue
+        if resource.kind == "Microsoft.Resources/resourceGroups":
+            items = estate.resource_groups(subscription_id)
+        else:
+            items = list(estate.resources(subscription_id, resource.kind))
+        for entity in map_items(resource, items).entities:
+            expected[(entity.blueprint, entity.identifier)] = (entity.title, entity.relations)
+    return expected
+
+
+def port_state(pipeline: Pipeline, subscription_id: str) -> dict[tuple[str, str], Any]:
+    root = f"/subscriptions/{subscription_id}"
+    return {
+        (body["blueprint"], body["identifier"]): (body["title"], body["relations"])
+        for body in pipeline.port.entities()
+        if body["identifier"] == root or body["identifier"].startswith(root + "/")
+    }
+
+
+def materialization(pipeline: Pipeline, key: list[str], subscription_id: str) -> dict[str, Any]:
+    result = pipeline.instance.fetch_materializations(AssetKey(key), limit=50)
+    for record in result.records:
+        if record.partition_key == subscription_id:
+            metadata = record.asset_materialization.metadata
+            return {name: value.value for name, value in metadata.items()}
+    raise AssertionError(f"no materialization of {key} for {subscription_id}")
+
+
+def check_results(pipeline: Pipeline, summary) -> dict[str, bool]:
+    return {
+        f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
+        for e in summary.result.get_asset_check_evaluations()
+    }
+
+
+def test_full_sync_writes_exactly_the_mapped_entities_and_relations(pipeline: Pipeline) -> None:
+    summaries = discover_and_sync(pipeline.defs, pipeline.instance)
+
+    assert sorted(s.subscription_id for s in summaries) == sorted(pipeline.enabled_subscriptions)
+    assert all(s.success for s in summaries)
+    for subscription_id in pipeline.enabled_subscriptions:
+        expected = expected_from_estate(pipeline, subscription_id)
+        actual = port_state(pipeline, subscription_id)
+        subscription_entity = ("azureSubscription", f"/subscriptions/{subscription_id}")
+        assert subscription_entity in actual
+        del actual[subscription_entity]
+        assert actual == expected
+    groups = {body["identifier"] for body in pipeline.port.entities("azureResourceGroup")}
+    for body in pipeline.port.entities("azureCloudResource"):
+        assert body["relations"]["resource_group"] in groups
+    for body in pipeline.port.entities("azureResourceGroup"):
+        subscription = body["relations"]["subscription"]
+        assert pipeline.port.entity("azureSubscription", subscription) is not None
+
+
+def test_second_full_sync_writes_nothing(pipeline: Pipeline) -> None:
+    first = discover_and_sync(pipeline.defs, pipeline.instance)
+    assert first and all(s.success for s in first)
+    assert pipeline.port.counters[BULK_UPSERT] > 0
+    pipeline.port.reset_counters()
+
+    second = [sync_partition(pipeline.defs, pipeline.instance, s.subscription_id) for s in first]
+
+    assert all(s.success for s in second)
+    writes = {
+        route: count
+        for route, count in pipeline.port.counters.items()
+        if not route.startswith(("GET ", "POST /v1/auth")) and not route.endswith("/search")
+    }
+    assert writes == {}
+    for summary in second:
+        assert summary.totals["created"] == summary.totals["updated"] == 0
+        assert summary.totals["deleted"] == 0
+        assert summary.totals["unchanged"] > 0
+
+
+def test_resource_deleted_in_azure_is_deleted_from_port(pipeline: Pipeline) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    subscription_id = pipeline.enabled_subscriptions[0]
+    expected = expected_from_estate(pipeline, subscription_id)
+    victim = next(i for (bp, i) in expected if "/storageaccounts/" in i.lower())
+    assert pipeline.port.entity("azureCloudResource", victim) is not None
+
+    pipeline.azure.delete_resource(victim)
+    summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
+
+    assert summary.success
+    assert pipeline.port.entity("azureCloudResource", victim) is None
+    assert summary.totals["deleted"] == 1
+    assert (
+        port_state(pipeline, subscription_id).keys()
+        - {("azureSubscription", f"/subscriptions/{subscription_id}")}
+        == expected_from_estate(pipeline, subscription_id).keys()
+    )
+
+
+def test_broken_listing_deletes_nothing_in_its_scope_and_fails_its_check(
+    pipeline: Pipeline,
+) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    subscription_id = pipeline.enabled_subscriptions[0]
+    before = port_state(pipeline, subscription_id)
+    accounts = sorted(i for (bp, i) in before if "/storageaccounts/" in i.lower())
+    for identifier in accounts[:3]:
+        pipeline.azure.delete_resource(identifier)
+    new_vm = next(
+        pipeline.azure.estate.resources(subscription_id, "Microsoft.Compute/virtualMachines")
+    )
+    pipeline.azure.delete_resource(new_vm["id"])
+    pipeline.azure.page_size = 5
+    pipeline.azure.faults.break_listing(subscription_id, STORAGE, ok_pages=1)
+
+    summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
+
+    assert summary.success, "a broken listing is reported, not a crashed run"
+    for identifier in accounts[:3]:
+        assert pipeline.port.entity("azureCloudResource", identifier) is not None
+    checks = check_results(pipeline, summary)
+    assert checks["port_sync/storage_accounts:azure_port_counts_match"] is False
+    assert checks["port_sync/virtual_machines:azure_port_counts_match"] is True
+    vm_id = new_vm["id"].split("/")
+    vm_id[3], vm_id[4] = vm_id[3].lower(), vm_id[4].lower()
+    assert pipeline.port.entity("azureCloudResource", "/".join(vm_id)) is None
+    storage = materialization(pipeline, ["port_sync", "storage_accounts"], subscription_id)
+    assert storage["deleted"] == 0
+    assert "incomplete" in storage["deletion_skipped_reason"]
+    raw = materialization(pipeline, ["azure", "storage_accounts"], subscription_id)
+    assert raw["complete"] is False
+
+
+def test_port_rejection_of_one_entity_is_reported_and_the_rest_land(pipeline: Pipeline) -> None:
+    subscription_id = pipeline.enabled_subscriptions[0]
+    expected = expected_from_estate(pipeline, subscription_id)
+    rejected = sorted(i for (bp, i) in expected if "/storageaccounts/" in i.lower())[0]
+    pipeline.port.reject(
+        lambda blueprint, body: body["identifier"] == rejected and "location must be a region"
+    )
+
+    summaries = discover_and_sync(pipeline.defs, pipeline.instance)
+
+    summary = next(s for s in summaries if s.subscription_id == subscription_id)
+    assert summary.success
+    assert summary.totals["write_failures"] == 1
+    assert pipeline.port.entity("azureCloudResource", rejected) is None
+    landed = port_state(pipeline, subscription_id)
+    assert set(expected) - set(landed) == {("azureCloudResource", rejected)}
+    checks = check_results(pipeline, summary)
+    assert checks["port_sync/storage_accounts:no_port_write_failures"] is False
+    assert checks["port_sync/virtual_machines:no_port_write_failures"] is True
+    storage = materialization(pipeline, ["port_sync", "storage_accounts"], subscription_id)
+    assert storage["write_failures"] == 1
+    table = storage["write_errors"]
+    assert [row.data["identifier"] for row in table.records] == [rejected]
+    assert "location must be a region" in table.records[0].data["message"]
+
+
+def test_materializations_carry_plottable_run_metrics(pipeline: Pipeline) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    subscription_id = pipeline.enabled_subscriptions[0]
+
+    raw = materialization(pipeline, ["azure", "storage_accounts"], subscription_id)
+    entities = materialization(pipeline, ["port_entities", "storage_accounts"], subscription_id)
+    sync = materialization(pipeline, ["port_sync", "storage_accounts"], subscription_id)
+
+    count = pipeline.azure.estate.count(subscription_id, STORAGE)
+    assert raw["fetched"] == count and raw["dagster/row_count"] == count
+    assert raw["azure_requests"] >= 1 and raw["complete"] is True
+    summary_rows = raw["resources_by_type_and_location"].records
+    assert sum(row.data["resources"] for row in summary_rows) == count
+    assert entities["mapped"] + entities["mapping_errors"] == count
+    for name in (
+        "fetched",
+        "mapped",
+        "skipped",
+        "mapping_errors",
+        "created",
+        "updated",
+        "unchanged",
+        "deleted",
+        "write_failures",
+        "azure_requests",
+        "port_requests",
+        "throttle_waits",
+        "seconds",
+    ):
+        assert isinstance(sync[name], int | float), name
+    assert sync["created"] == entities["mapped"]
+
+
+def test_partitions_are_the_enabled_subscriptions(pipeline: Pipeline) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    partitions = pipeline.instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION)
+    assert sorted(partitions) == sorted(pipeline.enabled_subscriptions)

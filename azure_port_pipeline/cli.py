@@ -62,11 +62,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_map(args: argparse.Namespace) -> int:
     from azure_port_pipeline.mapping import MappingConfigError
-    from azure_port_pipeline.mapping.preview import PreviewInputError, preview
+    from azure_port_pipeline.mapping.preview import PreviewError, preview
 
     try:
         result = preview(args.mapping, args.input, kind=args.kind)
-    except (MappingConfigError, PreviewInputError) as error:
+    except (MappingConfigError, PreviewError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     json.dump(result, sys.stdout, indent=2, sort_keys=False)

@@ -30,13 +30,15 @@ def run_once(env: DemoEnvironment) -> int:
         DagsterInstance.local_temp(home) as instance,
     ):
         print("First sync (subscriptions found by the discovery sensor):")
-        first = discover_and_sync(defs, instance)
+        first = discover_and_sync(defs, instance, log_level="WARNING")
         print_table(first)
         problems = verify(env, first)
 
         changes = change_estate(env.azure, random.Random(1), count=12)
         print(f"\nAzure changed: {changes}. Full resync:")
-        second = [sync_partition(defs, instance, s.subscription_id) for s in first]
+        second = [
+            sync_partition(defs, instance, s.subscription_id, log_level="WARNING") for s in first
+        ]
         print_table(second)
         problems += verify(env, second)
 

@@ -50,11 +50,13 @@ def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any
     return result
 
 
-def discover_and_sync(defs: Definitions, instance: DagsterInstance) -> list[RunSummary]:
+def discover_and_sync(
+    defs: Definitions, instance: DagsterInstance, log_level: str = "INFO"
+) -> list[RunSummary]:
     result = discover(defs, instance)
     requests = result.run_requests if isinstance(result, SensorResult) else []
     return [
-        sync_partition(defs, instance, request.partition_key, request.run_config)
+        sync_partition(defs, instance, request.partition_key, request.run_config, log_level)
         for request in requests or []
     ]
 

@@ -131,8 +131,10 @@ def _free_port() -> int:
 
 @pytest.fixture
 def azurite_queue():
-    if not AZURITE.exists() or shutil.which("node") is None:
-        pytest.skip("Azurite (node_modules/.bin/azurite-queue) is not installed")
+    # `make test` installs Azurite (npm ci); a missing one is a broken setup, not a skip.
+    assert AZURITE.exists() and shutil.which("node"), (
+        "Azurite is not installed: run `make install` (npm ci installs node_modules/.bin/azurite)"
+    )
     port = _free_port()
     process = subprocess.Popen(
         [str(AZURITE), "--queueHost", "127.0.0.1", "--queuePort", str(port),

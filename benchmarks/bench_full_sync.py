@@ -5,7 +5,7 @@ memory are not inflated by the emulators' state); the pipeline runs here, on a r
 instance, one partition (subscription) after another, exactly as `demo --once` does. Then a
 second full sync with no change in Azure, which must make 0 Port writes.
 
-    .venv/bin/python benchmarks/bench_full_sync.py                     # ~100k resources, 10 subs
+    .venv/bin/python benchmarks/bench_full_sync.py                     # >100k objects, 10 subs
     .venv/bin/python benchmarks/bench_full_sync.py --resources 5000 --subscriptions 3
 """
 

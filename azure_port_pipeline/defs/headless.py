@@ -13,9 +13,11 @@ from typing import Any
 from dagster import (
     DagsterInstance,
     Definitions,
-    ExecuteInProcessResult,
+    JobDefinition,
     SensorResult,
     build_sensor_context,
+    execute_job,
+    reconstructable,
 )
 
 from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
@@ -36,8 +38,11 @@ class RunSummary:
     success: bool
     seconds: float
     totals: dict[str, int] = field(default_factory=dict)
-    failed_checks: list[str] = field(default_factory=list)
-    result: ExecuteInProcessResult | None = None
+    checks: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [name for name, passed in self.checks.items() if not passed]
 
 
 def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any:
@@ -68,15 +73,21 @@ def sync_partition(
     run_config: dict[str, Any] | None = None,
     log_level: str = "INFO",
 ) -> RunSummary:
-    job = defs.resolve_job_def(SYNC_JOB)
+    """Runs one partition's sync the way the run launcher does, and keeps only its figures.
+
+    `execute_job` on the code location's job (not `execute_in_process`, which keeps every
+    step's output value in memory for inspection: a whole subscription's raw objects).
+    """
+    defs.resolve_job_def(SYNC_JOB)  # fail early, by name, if the job is missing
     started = time.monotonic()
-    result = job.execute_in_process(
-        partition_key=subscription_id,
+    result = execute_job(
+        reconstructable(code_location_sync_job),
         instance=instance,
         run_config={
             **(run_config or full_sync_run_config()),
             "loggers": {"console": {"config": {"log_level": log_level}}},
         },
+        tags={"dagster/partition": subscription_id},
         raise_on_error=False,
     )
     totals = dict.fromkeys(("fetched", "mapping_errors", *SYNC_COUNTS), 0)
@@ -88,19 +99,24 @@ def sync_partition(
             value = materialization.metadata.get(name)
             if value is not None:
                 totals[name] += int(value.value)
-    failed_checks = [
-        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+    checks = {
+        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}": evaluation.passed
         for evaluation in result.get_asset_check_evaluations()
-        if not evaluation.passed
-    ]
+    }
     return RunSummary(
         subscription_id=subscription_id,
         success=result.success,
         seconds=round(time.monotonic() - started, 2),
         totals=totals,
-        failed_checks=failed_checks,
-        result=result,
+        checks=checks,
     )
+
+
+def code_location_sync_job() -> JobDefinition:
+    """The sync job of the code location (`azure_port_pipeline.definitions`), importable."""
+    from azure_port_pipeline.definitions import defs
+
+    return defs.resolve_job_def(SYNC_JOB)
 
 
 def _resources(defs: Definitions) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from azure_port_pipeline.port.models import (
     SyncReport,
 )
 from azure_port_pipeline.port.planner import plan_sync
-from azure_port_pipeline.port.settings import PortSettings
+from azure_port_pipeline.port.settings import PortConfigError, PortSettings
 from azure_port_pipeline.port.sync import apply_plan
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "PortApiError",
     "PortAuthError",
     "PortClient",
+    "PortConfigError",
     "PortMetrics",
     "PortSettings",
     "SyncPlan",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 DEFAULT_BASE_URL = "https://api.port.io"
 
@@ -19,6 +19,10 @@ _ENV = {
     "timeout": "PORT_TIMEOUT",
     "max_retries": "PORT_MAX_RETRIES",
 }
+
+
+class PortConfigError(ValueError):
+    """Port settings missing or invalid in the environment; names the variable, never a value."""
 
 
 class PortSettings(BaseModel):
@@ -58,7 +62,19 @@ class PortSettings(BaseModel):
             field: environ[name] for field, name in _ENV.items() if environ.get(name)
         }
         values.update(overrides)
-        return cls.model_validate(values)
+        missing = [_ENV[field] for field in ("client_id", "client_secret") if field not in values]
+        if missing:
+            raise PortConfigError(
+                f"Port credentials missing: set {' and '.join(missing)} "
+                "(a Port API client id and secret)"
+            )
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{_ENV.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors()
+            )
+            raise PortConfigError(f"invalid Port settings: {problems}") from None
 
     @property
     def api_url(self) -> str:

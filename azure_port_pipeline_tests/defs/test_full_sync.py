@@ -51,13 +51,6 @@ def materialization(pipeline: Pipeline, key: list[str], subscription_id: str) ->
     raise AssertionError(f"no materialization of {key} for {subscription_id}")
 
 
-def check_results(pipeline: Pipeline, summary) -> dict[str, bool]:
-    return {
-        f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
-        for e in summary.result.get_asset_check_evaluations()
-    }
-
-
 def test_full_sync_writes_exactly_the_mapped_entities_and_relations(pipeline: Pipeline) -> None:
     summaries = discover_and_sync(pipeline.defs, pipeline.instance)
 
@@ -140,7 +133,7 @@ def test_broken_listing_deletes_nothing_in_its_scope_and_fails_its_check(
     assert summary.success, "a broken listing is reported, not a crashed run"
     for identifier in accounts[:3]:
         assert pipeline.port.entity("azureCloudResource", identifier) is not None
-    checks = check_results(pipeline, summary)
+    checks = summary.checks
     assert checks["port_sync/storage_accounts:azure_port_counts_match"] is False
     assert checks["port_sync/virtual_machines:azure_port_counts_match"] is True
     vm_id = new_vm["id"].split("/")
@@ -169,7 +162,7 @@ def test_port_rejection_of_one_entity_is_reported_and_the_rest_land(pipeline: Pi
     assert pipeline.port.entity("azureCloudResource", rejected) is None
     landed = port_state(pipeline, subscription_id)
     assert set(expected) - set(landed) == {("azureCloudResource", rejected)}
-    checks = check_results(pipeline, summary)
+    checks = summary.checks
     assert checks["port_sync/storage_accounts:no_port_write_failures"] is False
     assert checks["port_sync/virtual_machines:no_port_write_failures"] is True
     storage = materialization(pipeline, ["port_sync", "storage_accounts"], subscription_id)

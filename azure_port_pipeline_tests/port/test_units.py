@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import ValidationError
 
 from azure_port_pipeline.mapping.models import Entity
-from azure_port_pipeline.port import PortApiError, PortSettings, batching
+from azure_port_pipeline.port import PortApiError, PortConfigError, PortSettings, batching
 from azure_port_pipeline.port.blueprints import bare, relations_patch
 from azure_port_pipeline.port.ratelimit import RateLimiter, reset_seconds, retry_after_seconds
 
@@ -31,7 +30,7 @@ def test_settings_from_env_and_secret_never_shown() -> None:
     assert PortSettings.from_env({"PORT_CLIENT_ID": "a", "PORT_CLIENT_SECRET": "b"}).base_url == (
         "https://api.port.io"
     )
-    with pytest.raises(ValidationError):
+    with pytest.raises(PortConfigError):
         PortSettings.from_env({"PORT_CLIENT_ID": "a"})
 
 
@@ -118,3 +117,18 @@ def test_reset_header_accepts_seconds_and_epochs() -> None:
     assert retry_after_seconds({"retry-after": "3", "x-ratelimit-reset": "9"}) == 3.0
     assert retry_after_seconds({"x-ratelimit-reset": "9"}) == 9.0
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+
+
+def test_settings_name_the_missing_or_invalid_variable_never_its_value() -> None:
+    with pytest.raises(PortConfigError, match="PORT_CLIENT_SECRET") as missing:
+        PortSettings.from_env({"PORT_CLIENT_ID": "someone"})
+    assert "PORT_CLIENT_ID" not in str(missing.value)
+    with pytest.raises(PortConfigError, match="PORT_MAX_CONCURRENCY") as invalid:
+        PortSettings.from_env(
+            {
+                "PORT_CLIENT_ID": "a",
+                "PORT_CLIENT_SECRET": "s3cr3t-value",
+                "PORT_MAX_CONCURRENCY": "0",
+            }
+        )
+    assert "s3cr3t-value" not in str(invalid.value)

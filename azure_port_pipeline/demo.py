@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +117,7 @@ def _run_ui(env: DemoEnvironment, args: argparse.Namespace) -> int:
         "Discovery adds the subscriptions and syncs them within a minute; the estate changes "
         "every 30 s and a full resync runs every 5 minutes. Ctrl-C stops everything."
     )
+    _stop_on_signals()
     stop = threading.Event()
     changer = threading.Thread(target=_keep_changing, args=(env.azure, stop), daemon=True)
     changer.start()
@@ -134,6 +134,16 @@ def _run_ui(env: DemoEnvironment, args: argparse.Namespace) -> int:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C or SIGTERM stops the demo, even when started from a shell that ignores SIGINT."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _default_signals() -> None:
@@ -176,12 +186,3 @@ def _clone(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     prefix = body["id"].rsplit("/", 1)[0]
     clone = {key: value for key, value in body.items() if key not in ("id", "name")}
     return {**clone, "id": f"{prefix}/{name}", "name": name}
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())

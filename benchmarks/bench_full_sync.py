@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument(
         "--resources",
         type=int,
-        default=160_000,
+        default=185_000,
         help="top-level resources in the estate (all types; ~62%% are of the seven default kinds)",
     )
     parser.add_argument("--subscriptions", type=int, default=10, help="enabled subscriptions")

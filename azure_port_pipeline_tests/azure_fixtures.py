@@ -28,8 +28,12 @@ CLIENT_ID = "00000000-0000-4000-8000-00000000c11e"
 CLIENT_SECRET = "emulator-test-secret"  # a fake, only valid against the emulator
 ARM_SCOPE = "https://management.azure.com/.default"
 
-ESTATE_DEFAULTS: dict[str, Any] = {"seed": 1, "subscriptions": 3, "resource_groups": 4,
-                                   "resources": 200}
+ESTATE_DEFAULTS: dict[str, Any] = {
+    "seed": 1,
+    "subscriptions": 3,
+    "resource_groups": 4,
+    "resources": 200,
+}
 _ESTATE_KEYS = ("seed", "subscriptions", "resource_groups", "resources")
 
 
@@ -37,8 +41,12 @@ def start_emulator(**kwargs: Any) -> AzureEmulator:
     """Generate an estate and start an emulator; estate keys and emulator kwargs mixed."""
     estate_args = {**ESTATE_DEFAULTS, **{k: kwargs.pop(k) for k in _ESTATE_KEYS if k in kwargs}}
     estate = generate_estate(tenant_id=TENANT_ID, **estate_args)
-    options: dict[str, Any] = {"tenant_id": TENANT_ID, "client_id": CLIENT_ID,
-                               "client_secret": CLIENT_SECRET, "page_size": 25}
+    options: dict[str, Any] = {
+        "tenant_id": TENANT_ID,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "page_size": 25,
+    }
     options.update(kwargs)
     emulator = AzureEmulator(estate, **options)
     emulator.start()
@@ -49,22 +57,33 @@ def credential_for(emulator: AzureEmulator, secret: str = CLIENT_SECRET) -> Any:
     """A real ClientSecretCredential that authenticates against the emulator."""
     from azure.identity import ClientSecretCredential
 
-    return ClientSecretCredential(emulator.tenant_id, CLIENT_ID, secret,
-                                  authority=emulator.authority_host,
-                                  disable_instance_discovery=True,
-                                  connection_verify=emulator.ca_file)
+    return ClientSecretCredential(
+        emulator.tenant_id,
+        CLIENT_ID,
+        secret,
+        authority=emulator.authority_host,
+        disable_instance_discovery=True,
+        connection_verify=emulator.ca_file,
+    )
 
 
 def sdk_kwargs(emulator: AzureEmulator) -> dict[str, Any]:
     """Keyword arguments every azure-mgmt client needs to talk to the emulator."""
-    return {"base_url": emulator.base_url, "connection_verify": emulator.ca_file,
-            "credential_scopes": [ARM_SCOPE]}
+    return {
+        "base_url": emulator.base_url,
+        "connection_verify": emulator.ca_file,
+        "credential_scopes": [ARM_SCOPE],
+    }
 
 
 def emulator_env(emulator: AzureEmulator) -> dict[str, str]:
     """The standard AZURE_* variables for the emulator's service principal."""
-    return {"AZURE_TENANT_ID": emulator.tenant_id, "AZURE_CLIENT_ID": CLIENT_ID,
-            "AZURE_CLIENT_SECRET": CLIENT_SECRET, "AZURE_AUTHORITY_HOST": emulator.base_url}
+    return {
+        "AZURE_TENANT_ID": emulator.tenant_id,
+        "AZURE_CLIENT_ID": CLIENT_ID,
+        "AZURE_CLIENT_SECRET": CLIENT_SECRET,
+        "AZURE_AUTHORITY_HOST": emulator.base_url,
+    }
 
 
 def reset(emulator: AzureEmulator) -> None:

@@ -50,11 +50,20 @@ class EventPublishError(RuntimeError):
 class AzureEmulator:
     """Entra + ARM + Resource Graph on https://127.0.0.1:PORT for one estate."""
 
-    def __init__(self, estate: Estate, tenant_id: str | None = None, client_id: str = "client-id",
-                 client_secret: str = "client-secret", page_size: int = 100,
-                 token_lifetime: float = 3599, rg_quota: int | None = 15,
-                 rg_quota_window: float = 5.0, host: str = "127.0.0.1", port: int = 0,
-                 ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        estate: Estate,
+        tenant_id: str | None = None,
+        client_id: str = "client-id",
+        client_secret: str = "client-secret",
+        page_size: int = 100,
+        token_lifetime: float = 3599,
+        rg_quota: int | None = 15,
+        rg_quota_window: float = 5.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ca_file: str | None = None,
+    ) -> None:
         if tenant_id and tenant_id != estate.tenant_id:
             estate.tenant_id = tenant_id
         self.estate = estate
@@ -89,8 +98,12 @@ class AzureEmulator:
         self._server = _TlsServer((self.host, self.port), _Handler, self._tls.server_context)
         self._server.emulator = self  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name=f"azure-emulator-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            args=(0.05,),
+            name=f"azure-emulator-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self.base_url
 
@@ -140,8 +153,13 @@ class AzureEmulator:
         self.entra.add_client(client_id, client_secret)
 
     # ---- mutation API: what a deployment would do, recorded like Azure records it ----------
-    def create_resource(self, obj: dict[str, Any], at: datetime | None = None, *,
-                        changed_by: str = "deploy@contoso.com") -> dict[str, Any]:
+    def create_resource(
+        self,
+        obj: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        changed_by: str = "deploy@contoso.com",
+    ) -> dict[str, Any]:
         """Add a resource or resource group (REST body with at least `id` and `type`)."""
         body = copy.deepcopy(obj)
         body.setdefault("name", body["id"].rstrip("/").rsplit("/", 1)[1])
@@ -153,9 +171,14 @@ class AzureEmulator:
         self._publish([event] if event else [])
         return body
 
-    def update_resource(self, resource_id: str, changes: dict[str, Any],
-                        at: datetime | None = None, *,
-                        changed_by: str = "deploy@contoso.com") -> dict[str, Any]:
+    def update_resource(
+        self,
+        resource_id: str,
+        changes: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        changed_by: str = "deploy@contoso.com",
+    ) -> dict[str, Any]:
         """Apply dotted-path values and/or a merge patch; records an Update with the diff."""
         with self.lock:
             before = self._current(resource_id)
@@ -168,8 +191,13 @@ class AzureEmulator:
         self._publish([event] if event else [])
         return after
 
-    def delete_resource(self, resource_id: str, at: datetime | None = None, *,
-                        changed_by: str = "deploy@contoso.com") -> list[dict[str, Any]]:
+    def delete_resource(
+        self,
+        resource_id: str,
+        at: datetime | None = None,
+        *,
+        changed_by: str = "deploy@contoso.com",
+    ) -> list[dict[str, Any]]:
         """Delete a resource (and children) or a resource group (and its resources)."""
         with self.lock:
             removed = self.estate.remove(resource_id)
@@ -186,24 +214,43 @@ class AzureEmulator:
             raise KeyError(f"not found: {resource_id}")
         return body
 
-    def _record(self, change_type: str, body: dict[str, Any], at: datetime | None,
-                changed_by: str, delta: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def _record(
+        self,
+        change_type: str,
+        body: dict[str, Any],
+        at: datetime | None,
+        changed_by: str,
+        delta: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
         rtype = canonical_type(body.get("type", "")) or body.get("type", "")
         if not self.changes.tracked(rtype):
             return None
         moment = at or self.now()
         correlation = self.changes.guid()
         self.changes.record(
-            change_type=change_type, target_id=body["id"], target_type=rtype, at=moment,
-            tenant_id=self.tenant_id, correlation_id=correlation, changed_by=changed_by,
+            change_type=change_type,
+            target_id=body["id"],
+            target_type=rtype,
+            at=moment,
+            tenant_id=self.tenant_id,
+            correlation_id=correlation,
+            changed_by=changed_by,
             changed_by_type="User" if "@" in changed_by else "Application",
-            client_type="ARM Template", changes=delta)
+            client_type="ARM Template",
+            changes=delta,
+        )
         versions = API_VERSIONS.get(rtype, ("2022-09-01",))
         return event_grid_event(
-            change_type=change_type, target_id=body["id"], target_type=rtype, at=moment,
-            tenant_id=self.tenant_id, correlation_id=correlation, event_id=self.changes.guid(),
+            change_type=change_type,
+            target_id=body["id"],
+            target_type=rtype,
+            at=moment,
+            tenant_id=self.tenant_id,
+            correlation_id=correlation,
+            event_id=self.changes.guid(),
             principal_id=str(uuid.uuid5(uuid.NAMESPACE_URL, changed_by)),
-            api_version=versions[-1])
+            api_version=versions[-1],
+        )
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         if not events or self.event_queue is None:
@@ -224,15 +271,23 @@ class AzureEmulator:
         lowered = request.path.rstrip("/").lower()
         graph = lowered == GRAPH_PATH
         route = None if graph else classify(request.path)
-        template = "/providers/Microsoft.ResourceGraph/resources" if graph else (
-            route.template if route else "(unknown)")
+        template = (
+            "/providers/Microsoft.ResourceGraph/resources"
+            if graph
+            else (route.template if route else "(unknown)")
+        )
         key = f"{request.method} {template}"
         self._count(key)
-        principal = self.entra.authenticate(request.headers.get("authorization"),
-                                            f"{self.base_url}/{self.tenant_id}")
+        principal = self.entra.authenticate(
+            request.headers.get("authorization"), f"{self.base_url}/{self.tenant_id}"
+        )
         if isinstance(principal, AuthFailure):
-            return arm_error(401, principal.code, principal.message,
-                             **{"WWW-Authenticate": principal.www_authenticate})
+            return arm_error(
+                401,
+                principal.code,
+                principal.message,
+                **{"WWW-Authenticate": principal.www_authenticate},
+            )
         request.principal = principal
         fault = self.faults.on_request(key, request.path, arm=not graph)
         if fault.delay:
@@ -244,9 +299,12 @@ class AzureEmulator:
                 return arm_error(405, "MethodNotAllowed", "Resource Graph queries are POSTs.")
             return self._graph.handle(request)
         if route is None:
-            return arm_error(404, "NotFound",
-                             f"No HTTP resource was found that matches the request URI "
-                             f"'{self.base_url}{request.raw_path}'.")
+            return arm_error(
+                404,
+                "NotFound",
+                f"No HTTP resource was found that matches the request URI "
+                f"'{self.base_url}{request.raw_path}'.",
+            )
         response = self._arm.handle(route, request)
         response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "249")
         return response
@@ -265,11 +323,11 @@ class AzureEmulator:
             self._count("POST /{tenant}/oauth2/v2.0/token")
             if request.method != "POST":
                 return Response(405, {"error": "invalid_request"})
-            form = dict(parse_qsl(request.body.decode("utf-8", "replace"),
-                                  keep_blank_values=True))
+            form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
             status, body = self.entra.issue_token(parts[0], form)
-            return Response(status, body, {"Cache-Control": "no-store, no-cache",
-                                           "Pragma": "no-cache"})
+            return Response(
+                status, body, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+            )
         return None
 
     def _count(self, key: str) -> None:
@@ -289,8 +347,9 @@ class _TlsServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = self.socket.accept()
-        wrapped = self.ssl_context.wrap_socket(sock, server_side=True,
-                                               do_handshake_on_connect=False)
+        wrapped = self.ssl_context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        )
         return wrapped, address
 
 
@@ -330,9 +389,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
         query = {k.lower(): v for k, v in parse_qsl(split.query, keep_blank_values=True)}
-        request = Request(method=method, path=unquote(split.path), raw_path=split.path,
-                          query=query, headers={k.lower(): v for k, v in self.headers.items()},
-                          body=body)
+        request = Request(
+            method=method,
+            path=unquote(split.path),
+            raw_path=split.path,
+            query=query,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
         try:
             response = emulator.handle(request)
         except Exception as error:  # a bug in the emulator: say so like ARM would, keep serving
@@ -367,22 +431,41 @@ class _Empty:
         return
 
 
-def serve(port: int, ca_file: str, seed: int = 1, subscriptions: int = 3,
-          resources: int = 2000, host: str = "127.0.0.1") -> None:
+def serve(
+    port: int,
+    ca_file: str,
+    seed: int = 1,
+    subscriptions: int = 3,
+    resources: int = 2000,
+    host: str = "127.0.0.1",
+) -> None:
     """Run the emulator in the foreground (Ctrl-C stops it); credentials from AZURE_* env."""
     names = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
     missing = [n for n in names if not os.environ.get(n)]
     if missing:
-        raise SystemExit(f"azure emulator: set {', '.join(missing)} (the credentials clients "
-                         "will use; the tenant id becomes the estate's tenant)")
+        raise SystemExit(
+            f"azure emulator: set {', '.join(missing)} (the credentials clients "
+            "will use; the tenant id becomes the estate's tenant)"
+        )
     tenant, client, secret = (os.environ[n] for n in names)
-    estate = generate_estate(seed=seed, subscriptions=subscriptions, resources=resources,
-                             tenant_id=tenant)
-    emulator = AzureEmulator(estate, tenant_id=tenant, client_id=client, client_secret=secret,
-                             host=host, port=port, ca_file=ca_file)
+    estate = generate_estate(
+        seed=seed, subscriptions=subscriptions, resources=resources, tenant_id=tenant
+    )
+    emulator = AzureEmulator(
+        estate,
+        tenant_id=tenant,
+        client_id=client,
+        client_secret=secret,
+        host=host,
+        port=port,
+        ca_file=ca_file,
+    )
     base_url = emulator.start()
-    print(f"Azure emulator on {base_url} (authority and ARM); CA: {emulator.ca_file}; "
-          f"{len(estate.subscription_ids)} subscriptions, tenant {tenant}", flush=True)
+    print(
+        f"Azure emulator on {base_url} (authority and ARM); CA: {emulator.ca_file}; "
+        f"{len(estate.subscription_ids)} subscriptions, tenant {tenant}",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)

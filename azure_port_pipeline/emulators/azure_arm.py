@@ -78,8 +78,9 @@ def classify(path: str) -> Route | None:
     namespace, segments = rest[1], rest[2:]
     types, names = tuple(segments[0::2]), tuple(segments[1::2])
     if len(segments) == 1:
-        return Route(f"{prefix}/providers/{{namespace}}/{{type}}", "list_type", sub, rg,
-                     namespace, types)
+        return Route(
+            f"{prefix}/providers/{{namespace}}/{{type}}", "list_type", sub, rg, namespace, types
+        )
     if not rg:
         return None
     if len(segments) % 2 == 0:
@@ -95,12 +96,15 @@ class ArmRoutes:
 
     def handle(self, route: Route, request: Request) -> Response:
         if request.method != "GET":
-            return arm_error(405, "MethodNotAllowed",
-                             f"The requested method '{request.method}' is not allowed.")
+            return arm_error(
+                405, "MethodNotAllowed", f"The requested method '{request.method}' is not allowed."
+            )
         if "api-version" not in request.query:
-            return arm_error(400, "MissingApiVersionParameter",
-                             "The api-version query parameter (?api-version=) is required for "
-                             "all requests.")
+            return arm_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
         if route.sub:
             problem = self._check_subscription(route, request)
             if problem is not None:
@@ -112,23 +116,28 @@ class ArmRoutes:
     # ---- subscriptions --------------------------------------------------------------------
     def _check_subscription(self, route: Route, request: Request) -> Response | None:
         if not _GUID.match(route.sub):
-            return arm_error(400, "InvalidSubscriptionId",
-                             f"The provided subscription identifier '{route.sub}' is malformed "
-                             "or invalid.")
+            return arm_error(
+                400,
+                "InvalidSubscriptionId",
+                f"The provided subscription identifier '{route.sub}' is malformed or invalid.",
+            )
         if self.emu.faults.is_forbidden(route.sub):
             action = _read_action(route)
             principal = request.principal
             client = principal.client_id if principal else ""
             oid = principal.object_id if principal else ""
             return arm_error(
-                403, "AuthorizationFailed",
+                403,
+                "AuthorizationFailed",
                 f"The client '{client}' with object id '{oid}' "
                 f"does not have authorization to perform action '{action}' over scope "
                 f"'/subscriptions/{route.sub}' or the scope is invalid. If access was recently "
-                "granted, please refresh your credentials.")
+                "granted, please refresh your credentials.",
+            )
         if self.emu.estate.subscription(route.sub) is None:
-            return arm_error(404, "SubscriptionNotFound",
-                             f"The subscription '{route.sub}' could not be found.")
+            return arm_error(
+                404, "SubscriptionNotFound", f"The subscription '{route.sub}' could not be found."
+            )
         return None
 
     def _subscriptions(self, route: Route, request: Request) -> Response:
@@ -139,7 +148,8 @@ class ArmRoutes:
 
     def _subscription(self, route: Route, request: Request) -> Response:
         return _api_version(request, SUBSCRIPTION_TYPE) or Response(
-            200, self.emu.estate.subscription(route.sub))
+            200, self.emu.estate.subscription(route.sub)
+        )
 
     # ---- resource groups -------------------------------------------------------------------
     def _resource_groups(self, route: Route, request: Request) -> Response:
@@ -189,12 +199,20 @@ class ArmRoutes:
             return offset
         broken = self.emu.faults.broken_listing(route.sub, rtype)
         if broken and offset // self.emu.page_size >= broken[0]:
-            return arm_error(broken[1], "InternalServerError",
-                             "Encountered internal server error. The listing could not be "
-                             "continued.")
-        chunk = records[offset: offset + self.emu.page_size]
-        return listing([estate.body(r) for r in chunk], request, self.emu.base_url, offset,
-                       self.emu.page_size, len(records))
+            return arm_error(
+                broken[1],
+                "InternalServerError",
+                "Encountered internal server error. The listing could not be continued.",
+            )
+        chunk = records[offset : offset + self.emu.page_size]
+        return listing(
+            [estate.body(r) for r in chunk],
+            request,
+            self.emu.base_url,
+            offset,
+            self.emu.page_size,
+            len(records),
+        )
 
     def _list_children(self, route: Route, request: Request) -> Response:
         rtype, problem = _resolve_type(route, request)
@@ -207,15 +225,24 @@ class ArmRoutes:
         children = estate.children(parent_id, rtype)
         if children is None:
             short = "/".join(route.types)
-            return arm_error(404, "ParentResourceNotFound",
-                             f"Failed to perform 'read' on resource(s) of type '{short}', "
-                             f"because the parent resource '{parent_id}' could not be found.")
+            return arm_error(
+                404,
+                "ParentResourceNotFound",
+                f"Failed to perform 'read' on resource(s) of type '{short}', "
+                f"because the parent resource '{parent_id}' could not be found.",
+            )
         offset = skip_offset(request)
         if isinstance(offset, Response):
             return offset
-        chunk = children[offset: offset + self.emu.page_size]
-        return listing([estate.body(r) for r in chunk], request, self.emu.base_url, offset,
-                       self.emu.page_size, len(children))
+        chunk = children[offset : offset + self.emu.page_size]
+        return listing(
+            [estate.body(r) for r in chunk],
+            request,
+            self.emu.base_url,
+            offset,
+            self.emu.page_size,
+            len(children),
+        )
 
     def _get(self, route: Route, request: Request) -> Response:
         _, problem = _resolve_type(route, request)
@@ -227,10 +254,13 @@ class ArmRoutes:
         record = estate.record(request.path.rstrip("/"))
         if record is None:
             pairs = "/".join(f"{t}/{n}" for t, n in zip(route.types, route.names, strict=True))
-            return arm_error(404, "ResourceNotFound",
-                             f"The Resource '{route.namespace}/{pairs}' under resource group "
-                             f"'{route.rg}' was not found. For more details please go to "
-                             "https://aka.ms/ARMResourceNotFoundFix")
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                f"The Resource '{route.namespace}/{pairs}' under resource group "
+                f"'{route.rg}' was not found. For more details please go to "
+                "https://aka.ms/ARMResourceNotFoundFix",
+            )
         return Response(200, estate.body(record))
 
     # ---- generic resources listing -------------------------------------------------------------
@@ -246,9 +276,12 @@ class ArmRoutes:
         if text:
             match = _FILTER_TYPE.match(text)
             if not match:
-                return arm_error(400, "InvalidFilterInQueryString",
-                                 f"The filter '{text}' is not supported by the emulator; use "
-                                 "resourceType eq '<type>'.")
+                return arm_error(
+                    400,
+                    "InvalidFilterInQueryString",
+                    f"The filter '{text}' is not supported by the emulator; use "
+                    "resourceType eq '<type>'.",
+                )
             wanted = match.group(1).lower()
         records = []
         for record in estate.records(route.sub):
@@ -261,17 +294,24 @@ class ArmRoutes:
         offset = skip_offset(request)
         if isinstance(offset, Response):
             return offset
-        chunk = records[offset: offset + self.emu.page_size]
-        return listing([_generic_body(estate.body(r)) for r in chunk], request,
-                       self.emu.base_url, offset, self.emu.page_size, len(records))
+        chunk = records[offset : offset + self.emu.page_size]
+        return listing(
+            [_generic_body(estate.body(r)) for r in chunk],
+            request,
+            self.emu.base_url,
+            offset,
+            self.emu.page_size,
+            len(records),
+        )
 
     def _paged(self, items: list[Any], request: Request) -> Response:
         offset = skip_offset(request)
         if isinstance(offset, Response):
             return offset
         size = self.emu.page_size
-        return listing(items[offset: offset + size], request, self.emu.base_url, offset, size,
-                       len(items))
+        return listing(
+            items[offset : offset + size], request, self.emu.base_url, offset, size, len(items)
+        )
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -280,9 +320,12 @@ def _api_version(request: Request, rtype: str) -> Response | None:
     supported = API_VERSIONS[rtype]
     if version in supported:
         return None
-    return arm_error(400, "InvalidApiVersionParameter",
-                     f"The api-version '{version}' is invalid. The supported versions are "
-                     f"'{','.join(reversed(supported))}'.")
+    return arm_error(
+        400,
+        "InvalidApiVersionParameter",
+        f"The api-version '{version}' is invalid. The supported versions are "
+        f"'{','.join(reversed(supported))}'.",
+    )
 
 
 def _resolve_type(route: Route, request: Request) -> tuple[str, Response | None]:
@@ -297,24 +340,30 @@ def _resolve_type(route: Route, request: Request) -> tuple[str, Response | None]
     if version not in supported:
         short = rtype.split("/", 1)[1]
         return "", arm_error(
-            400, "NoRegisteredProviderFound",
+            400,
+            "NoRegisteredProviderFound",
             f"No registered resource provider found for location 'global' and API version "
             f"'{version}' for type '{short}'. The supported api-versions are "
             f"'{', '.join(reversed(supported))}'. The supported locations are "
-            "'eastus, westeurope, northeurope, westus2, uksouth, centralus, southeastasia'.")
+            "'eastus, westeurope, northeurope, westus2, uksouth, centralus, southeastasia'.",
+        )
     return rtype, None
 
 
 def _invalid_type(route: Route, request: Request) -> Response:
-    return arm_error(400, "InvalidResourceType",
-                     f"The resource type '{'/'.join(route.types)}' could not be found in the "
-                     f"namespace '{route.namespace}' for api version "
-                     f"'{request.query.get('api-version', '')}'.")
+    return arm_error(
+        400,
+        "InvalidResourceType",
+        f"The resource type '{'/'.join(route.types)}' could not be found in the "
+        f"namespace '{route.namespace}' for api version "
+        f"'{request.query.get('api-version', '')}'.",
+    )
 
 
 def _invalid_namespace(namespace: str) -> Response:
-    return arm_error(400, "InvalidResourceNamespace",
-                     f"The resource namespace '{namespace}' is invalid.")
+    return arm_error(
+        400, "InvalidResourceNamespace", f"The resource namespace '{namespace}' is invalid."
+    )
 
 
 def _rg_not_found(name: str) -> Response:
@@ -338,21 +387,46 @@ def _listed_children(record: Any) -> list[Any]:
 
 def _generic_body(body: dict[str, Any]) -> dict[str, Any]:
     """The thin GenericResource shape `GET .../resources` returns (no properties)."""
-    keys = ("id", "name", "type", "sku", "kind", "managedBy", "location", "identity", "zones",
-            "tags", "plan", "extendedLocation")
+    keys = (
+        "id",
+        "name",
+        "type",
+        "sku",
+        "kind",
+        "managedBy",
+        "location",
+        "identity",
+        "zones",
+        "tags",
+        "plan",
+        "extendedLocation",
+    )
     return {k: body[k] for k in keys if k in body}
 
 
 def _provider(sub: str, namespace: str) -> dict[str, Any]:
     types = [t for t in API_VERSIONS if t.split("/", 1)[0] == namespace]
     return {
-        "id": f"/subscriptions/{sub}/providers/{namespace}", "namespace": namespace,
+        "id": f"/subscriptions/{sub}/providers/{namespace}",
+        "namespace": namespace,
         "authorizations": [{"applicationId": str(uuid.uuid5(uuid.NAMESPACE_DNS, namespace))}],
-        "resourceTypes": [{
-            "resourceType": t.split("/", 1)[1],
-            "locations": ["East US", "West Europe", "North Europe", "West US 2", "UK South",
-                          "Central US", "Southeast Asia"],
-            "apiVersions": list(reversed(API_VERSIONS[t])),
-            "capabilities": "None"} for t in types],
-        "registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
+        "resourceTypes": [
+            {
+                "resourceType": t.split("/", 1)[1],
+                "locations": [
+                    "East US",
+                    "West Europe",
+                    "North Europe",
+                    "West US 2",
+                    "UK South",
+                    "Central US",
+                    "Southeast Asia",
+                ],
+                "apiVersions": list(reversed(API_VERSIONS[t])),
+                "capabilities": "None",
+            }
+            for t in types
+        ],
+        "registrationState": "Registered",
+        "registrationPolicy": "RegistrationRequired",
     }

@@ -21,11 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-ARM_AUDIENCES = frozenset({
-    "https://management.azure.com", "https://management.core.windows.net",
-    "https://management.usgovcloudapi.net", "https://management.core.usgovcloudapi.net",
-    "https://management.chinacloudapi.cn", "https://management.core.chinacloudapi.cn",
-})
+ARM_AUDIENCES = frozenset(
+    {
+        "https://management.azure.com",
+        "https://management.core.windows.net",
+        "https://management.usgovcloudapi.net",
+        "https://management.core.usgovcloudapi.net",
+        "https://management.chinacloudapi.cn",
+        "https://management.core.chinacloudapi.cn",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,14 @@ class AuthFailure:
 class Entra:
     """Service principals of one tenant, the token endpoint and token validation."""
 
-    def __init__(self, tenant_id: str, client_id: str, client_secret: str,
-                 token_lifetime: float = 3599, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        token_lifetime: float = 3599,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.tenant_id = tenant_id
         self.token_lifetime = token_lifetime
         self._clock = clock
@@ -70,8 +81,10 @@ class Entra:
         """Make every issued token expired now (tests the 401 path without waiting)."""
         with self._lock:
             now = self._clock() - 1
-            self._tokens = {t: TokenInfo(i.client_id, i.tenant_id, i.audience, i.object_id, now)
-                            for t, i in self._tokens.items()}
+            self._tokens = {
+                t: TokenInfo(i.client_id, i.tenant_id, i.audience, i.object_id, now)
+                for t, i in self._tokens.items()
+            }
 
     # ---- OpenID discovery ------------------------------------------------------------------
     def openid_configuration(self, tenant: str, base_url: str) -> tuple[int, dict[str, Any]]:
@@ -81,7 +94,10 @@ class Entra:
         return 200, {
             "token_endpoint": f"{root}/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": [
-                "client_secret_post", "private_key_jwt", "client_secret_basic"],
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "jwks_uri": f"{base_url}/{self.tenant_id}/discovery/v2.0/keys",
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
@@ -93,12 +109,15 @@ class Entra:
             "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
             "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
-            "http_logout_supported": True, "frontchannel_logout_supported": True,
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid"],
             "kerberos_endpoint": f"{root}/kerberos",
-            "tenant_region_scope": "EU", "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net", "msgraph_host": "graph.microsoft.com",
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
             "rbac_url": "https://pas.windows.net",
         }
 
@@ -106,8 +125,9 @@ class Entra:
         """`/common/discovery/instance`: this host is its own (only) alias."""
         host = base_url.split("://", 1)[1]
         return {
-            "tenant_discovery_endpoint":
-                f"{base_url}/{self.tenant_id}/v2.0/.well-known/openid-configuration",
+            "tenant_discovery_endpoint": (
+                f"{base_url}/{self.tenant_id}/v2.0/.well-known/openid-configuration"
+            ),
             "api-version": "1.1",
             "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
         }
@@ -120,92 +140,139 @@ class Entra:
         grant = form.get("grant_type", "")
         if grant != "client_credentials":
             return 400, self._error(
-                "unsupported_grant_type", 70003,
-                f"AADSTS70003: The app requested an unsupported grant type '{grant}'.")
+                "unsupported_grant_type",
+                70003,
+                f"AADSTS70003: The app requested an unsupported grant type '{grant}'.",
+            )
         client_id = form.get("client_id", "")
         client = self._clients.get(client_id.lower())
         if client is None:
             return 400, self._error(
-                "unauthorized_client", 700016,
+                "unauthorized_client",
+                700016,
                 f"AADSTS700016: Application with identifier '{client_id}' was not found in the "
                 f"directory '{self.tenant_id}'. This can happen if the application has not been "
                 "installed by the administrator of the tenant or consented to by any user in the "
-                "tenant. You may have sent your authentication request to the wrong tenant.")
+                "tenant. You may have sent your authentication request to the wrong tenant.",
+            )
         if "client_secret" not in form:
             return 400, self._error(
-                "invalid_client", 7000218,
+                "invalid_client",
+                7000218,
                 "AADSTS7000218: The request body must contain the following parameter: "
-                "'client_assertion' or 'client_secret'.")
+                "'client_assertion' or 'client_secret'.",
+            )
         if not secrets.compare_digest(form["client_secret"], client[0]):
             return 400, self._error(
-                "invalid_client", 7000215,
+                "invalid_client",
+                7000215,
                 "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in "
                 "the request is the client secret value, not the client secret ID, for a secret "
-                f"added to app '{client_id}'.")
+                f"added to app '{client_id}'.",
+            )
         scope = form.get("scope", "").split()
         resources = [s for s in scope if s.endswith("/.default")]
         if len(resources) != 1:
             return 400, self._error(
-                "invalid_scope", 1002012,
+                "invalid_scope",
+                1002012,
                 f"AADSTS1002012: The provided value for scope {' '.join(scope)} is not valid. "
                 "Client credential flows must have a scope value with /.default suffixed to the "
-                "resource identifier (application ID URI).")
+                "resource identifier (application ID URI).",
+            )
         audience = resources[0][: -len("/.default")].rstrip("/")
         return 200, self._token(client_id, client[1], audience)
 
     def _token(self, client_id: str, object_id: str, audience: str) -> dict[str, Any]:
         now = self._clock()
         expires = now + self.token_lifetime
-        claims = {"aud": audience, "iss": f"https://sts.windows.net/{self.tenant_id}/",
-                  "iat": int(now), "nbf": int(now), "exp": int(expires), "appid": client_id,
-                  "oid": object_id, "sub": object_id, "tid": self.tenant_id, "idtyp": "app",
-                  "ver": "1.0"}
-        token = ".".join((
-            _b64url({"typ": "JWT", "alg": "RS256", "kid": "emulator"}), _b64url(claims),
-            base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")))
+        claims = {
+            "aud": audience,
+            "iss": f"https://sts.windows.net/{self.tenant_id}/",
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(expires),
+            "appid": client_id,
+            "oid": object_id,
+            "sub": object_id,
+            "tid": self.tenant_id,
+            "idtyp": "app",
+            "ver": "1.0",
+        }
+        token = ".".join(
+            (
+                _b64url({"typ": "JWT", "alg": "RS256", "kid": "emulator"}),
+                _b64url(claims),
+                base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
+            )
+        )
         with self._lock:
             self._tokens[token] = TokenInfo(client_id, self.tenant_id, audience, object_id, expires)
         lifetime = int(self.token_lifetime)
-        return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-                "access_token": token}
+        return {
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": token,
+        }
 
     # ---- validation (ARM / Resource Graph) ------------------------------------------------
     def authenticate(self, authorization: str | None, realm: str) -> TokenInfo | AuthFailure:
         """The token's info, or ARM's 401 reason for a missing/unknown/expired/misdirected one."""
-        challenge = (f'Bearer authorization_uri="{realm}", error="invalid_token", '
-                     'error_description="{}"')
+        challenge = (
+            f'Bearer authorization_uri="{realm}", error="invalid_token", error_description="{{}}"'
+        )
         if not authorization:
             return AuthFailure(
                 "AuthenticationFailed",
                 "Authentication failed. The 'Authorization' header is missing.",
                 challenge.format(
-                    "The authentication failed because of missing 'Authorization' header."))
+                    "The authentication failed because of missing 'Authorization' header."
+                ),
+            )
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return AuthFailure(
                 "AuthenticationFailedInvalidHeader",
                 "Authentication failed. The 'Authorization' header is provided in an invalid "
-                "format.", challenge.format("The access token is invalid."))
+                "format.",
+                challenge.format("The access token is invalid."),
+            )
         with self._lock:
             info = self._tokens.get(token.strip())
         if info is None:
-            return AuthFailure("InvalidAuthenticationToken", "The access token is invalid.",
-                               challenge.format("The access token is invalid."))
+            return AuthFailure(
+                "InvalidAuthenticationToken",
+                "The access token is invalid.",
+                challenge.format("The access token is invalid."),
+            )
         now = self._clock()
         if info.expires_at <= now:
-            message = (f"The access token expiry UTC time '{_arm_time(info.expires_at)}' is "
-                       f"earlier than current UTC time '{_arm_time(now)}'.")
-            return AuthFailure("ExpiredAuthenticationToken", message,
-                               challenge.format("The access token expiry UTC time is earlier "
-                                                "than current UTC time."))
+            message = (
+                f"The access token expiry UTC time '{_arm_time(info.expires_at)}' is "
+                f"earlier than current UTC time '{_arm_time(now)}'."
+            )
+            return AuthFailure(
+                "ExpiredAuthenticationToken",
+                message,
+                challenge.format(
+                    "The access token expiry UTC time is earlier than current UTC time."
+                ),
+            )
         if info.audience.rstrip("/") not in ARM_AUDIENCES:
-            message = (f"The access token has been obtained for wrong audience or resource "
-                       f"'{info.audience}'. It should exactly match with one of the allowed "
-                       "audiences 'https://management.core.windows.net/',"
-                       "'https://management.azure.com/'.")
-            return AuthFailure("InvalidAuthenticationTokenAudience", message,
-                               challenge.format("The access token has been obtained from wrong "
-                                                "audience or resource."))
+            message = (
+                f"The access token has been obtained for wrong audience or resource "
+                f"'{info.audience}'. It should exactly match with one of the allowed "
+                "audiences 'https://management.core.windows.net/',"
+                "'https://management.azure.com/'."
+            )
+            return AuthFailure(
+                "InvalidAuthenticationTokenAudience",
+                message,
+                challenge.format(
+                    "The access token has been obtained from wrong audience or resource."
+                ),
+            )
         return info
 
     # ---- helpers ------------------------------------------------------------------------------
@@ -218,17 +285,21 @@ class Entra:
         return {
             "error": error,
             "error_description": f"{description} Trace ID: {trace} Correlation ID: "
-                                 f"{correlation} Timestamp: {stamp}",
-            "error_codes": [code], "timestamp": stamp, "trace_id": trace,
+            f"{correlation} Timestamp: {stamp}",
+            "error_codes": [code],
+            "timestamp": stamp,
+            "trace_id": trace,
             "correlation_id": correlation,
             "error_uri": f"https://login.microsoftonline.com/error?code={code}",
         }
 
 
 def _tenant_not_found(tenant: str) -> str:
-    return (f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct "
-            "tenant ID and are signing into the correct cloud. Check with your subscription "
-            "administrator, this may happen if there are no active subscriptions for the tenant.")
+    return (
+        f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct "
+        "tenant ID and are signing into the correct cloud. Check with your subscription "
+        "administrator, this may happen if there are no active subscriptions for the tenant."
+    )
 
 
 def _b64url(value: dict[str, Any]) -> str:

@@ -44,9 +44,20 @@ class ChangeLog:
     def tracked(self, resource_type: str) -> bool:
         return resource_type.lower() not in _NOT_TRACKED
 
-    def record(self, *, change_type: str, target_id: str, target_type: str, at: datetime,
-               tenant_id: str, correlation_id: str, changed_by: str, changed_by_type: str,
-               client_type: str, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(
+        self,
+        *,
+        change_type: str,
+        target_id: str,
+        target_type: str,
+        at: datetime,
+        tenant_id: str,
+        correlation_id: str,
+        changed_by: str,
+        changed_by_type: str,
+        client_type: str,
+        changes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Append one change row and return it."""
         parts = target_id.split("/")
         sub = parts[2].lower()
@@ -54,27 +65,47 @@ class ChangeLog:
         ticks = 10**17 - int(at.timestamp() * 10**7)  # Azure's ids sort newest first
         change_id = f"{ticks:020d}_{self.guid()}"
         operation = "delete" if change_type == "Delete" else "write"
-        action_type = ("Microsoft.Resources/subscriptions/resourceGroups"
-                       if target_type.lower() == RESOURCE_GROUP_TYPE.lower() else target_type)
+        action_type = (
+            "Microsoft.Resources/subscriptions/resourceGroups"
+            if target_type.lower() == RESOURCE_GROUP_TYPE.lower()
+            else target_type
+        )
         attributes = {
-            "timestamp": iso_z(at), "changedBy": changed_by, "changedByType": changed_by_type,
-            "clientType": client_type, "operation": f"{action_type}/{operation}",
-            "correlationId": correlation_id, "changesCount": len(changes or {}),
+            "timestamp": iso_z(at),
+            "changedBy": changed_by,
+            "changedByType": changed_by_type,
+            "clientType": client_type,
+            "operation": f"{action_type}/{operation}",
+            "correlationId": correlation_id,
+            "changesCount": len(changes or {}),
             "previousResourceSnapshotId": None if change_type == "Create" else self._snapshot(),
             "newResourceSnapshotId": None if change_type == "Delete" else self._snapshot(),
         }
         properties: dict[str, Any] = {
-            "targetResourceId": target_id, "targetResourceType": target_type.lower(),
-            "changeType": change_type, "changeAttributes": attributes,
+            "targetResourceId": target_id,
+            "targetResourceType": target_type.lower(),
+            "changeType": change_type,
+            "changeAttributes": attributes,
         }
         if change_type == "Update":
             properties["changes"] = changes or {}
         row = {
             "id": f"{target_id}/providers/Microsoft.Resources/changes/{change_id}",
-            "name": change_id, "type": "microsoft.resources/changes", "tenantId": tenant_id,
-            "kind": "", "location": "", "resourceGroup": rg, "subscriptionId": sub,
-            "managedBy": "", "sku": None, "plan": None, "properties": properties, "tags": None,
-            "identity": None, "zones": None, "extendedLocation": None,
+            "name": change_id,
+            "type": "microsoft.resources/changes",
+            "tenantId": tenant_id,
+            "kind": "",
+            "location": "",
+            "resourceGroup": rg,
+            "subscriptionId": sub,
+            "managedBy": "",
+            "sku": None,
+            "plan": None,
+            "properties": properties,
+            "tags": None,
+            "identity": None,
+            "zones": None,
+            "extendedLocation": None,
         }
         if target_type.lower() in _CONTAINER_TYPES:
             self.container_changes.append(row)
@@ -85,15 +116,20 @@ class ChangeLog:
     def _snapshot(self) -> str:
         return f"{self._rng.getrandbits(64):020d}_{self._rng.getrandbits(31)}"
 
-    def rows(self, table: str, subscription_ids: set[str] | None,
-             now: datetime) -> list[dict[str, Any]]:
+    def rows(
+        self, table: str, subscription_ids: set[str] | None, now: datetime
+    ) -> list[dict[str, Any]]:
         """A table's rows inside the 14-day retention, optionally scoped to subscriptions."""
-        source = self.container_changes if table == "resourcecontainerchanges" else \
-            self.resource_changes
+        source = (
+            self.container_changes if table == "resourcecontainerchanges" else self.resource_changes
+        )
         oldest = iso_z(now - RETENTION)
-        return [r for r in source
-                if (subscription_ids is None or r["subscriptionId"] in subscription_ids)
-                and r["properties"]["changeAttributes"]["timestamp"] >= oldest]
+        return [
+            r
+            for r in source
+            if (subscription_ids is None or r["subscriptionId"] in subscription_ids)
+            and r["properties"]["changeAttributes"]["timestamp"] >= oldest
+        ]
 
 
 def diff(before: Any, after: Any, path: str = "") -> dict[str, dict[str, Any]]:
@@ -154,36 +190,62 @@ def _assign(node: dict[str, Any], key: str, value: Any) -> None:
         node[key] = value
 
 
-def event_grid_event(*, change_type: str, target_id: str, target_type: str, at: datetime,
-                     tenant_id: str, correlation_id: str, event_id: str, principal_id: str,
-                     api_version: str) -> dict[str, Any]:
+def event_grid_event(
+    *,
+    change_type: str,
+    target_id: str,
+    target_type: str,
+    at: datetime,
+    tenant_id: str,
+    correlation_id: str,
+    event_id: str,
+    principal_id: str,
+    api_version: str,
+) -> dict[str, Any]:
     """The Event Grid (schema v1) event Azure raises on the subscription's system topic."""
     sub = target_id.split("/")[2]
     deleting = change_type == "Delete"
-    action_type = ("Microsoft.Resources/subscriptions/resourceGroups"
-                   if target_type.lower() == RESOURCE_GROUP_TYPE.lower() else target_type)
+    action_type = (
+        "Microsoft.Resources/subscriptions/resourceGroups"
+        if target_type.lower() == RESOURCE_GROUP_TYPE.lower()
+        else target_type
+    )
     operation = f"{action_type}/{'delete' if deleting else 'write'}"
     return {
         "subject": target_id,
-        "eventType": "Microsoft.Resources.ResourceDeleteSuccess" if deleting
+        "eventType": "Microsoft.Resources.ResourceDeleteSuccess"
+        if deleting
         else "Microsoft.Resources.ResourceWriteSuccess",
         "id": event_id,
         "data": {
-            "authorization": {"scope": target_id, "action": operation,
-                              "evidence": {"role": "Contributor", "roleAssignmentScope":
-                                           f"/subscriptions/{sub}", "principalType":
-                                           "ServicePrincipal", "principalId": principal_id}},
+            "authorization": {
+                "scope": target_id,
+                "action": operation,
+                "evidence": {
+                    "role": "Contributor",
+                    "roleAssignmentScope": f"/subscriptions/{sub}",
+                    "principalType": "ServicePrincipal",
+                    "principalId": principal_id,
+                },
+            },
             "claims": {"appid": principal_id, "oid": principal_id, "tid": tenant_id},
             "correlationId": correlation_id,
-            "httpRequest": {"clientRequestId": correlation_id, "clientIpAddress": "10.0.0.4",
-                            "method": "DELETE" if deleting else "PUT",
-                            "url": f"https://management.azure.com{target_id}"
-                                   f"?api-version={api_version}"},
+            "httpRequest": {
+                "clientRequestId": correlation_id,
+                "clientIpAddress": "10.0.0.4",
+                "method": "DELETE" if deleting else "PUT",
+                "url": f"https://management.azure.com{target_id}?api-version={api_version}",
+            },
             "resourceProvider": target_type.split("/", 1)[0],
-            "resourceUri": target_id, "operationName": operation, "status": "Succeeded",
-            "subscriptionId": sub, "tenantId": tenant_id,
+            "resourceUri": target_id,
+            "operationName": operation,
+            "status": "Succeeded",
+            "subscriptionId": sub,
+            "tenantId": tenant_id,
         },
-        "dataVersion": "2", "metadataVersion": "1", "eventTime": iso_z(at),
+        "dataVersion": "2",
+        "metadataVersion": "1",
+        "eventTime": iso_z(at),
         "topic": f"/subscriptions/{sub}",
     }
 

@@ -53,8 +53,9 @@ class AzureFaults:
             self._broken: dict[tuple[str, str], tuple[int, int]] = {}
 
     # ---- configuration ------------------------------------------------------------------
-    def throttle_arm(self, times: int = 1, retry_after: float = 1,
-                     route: str | None = None) -> None:
+    def throttle_arm(
+        self, times: int = 1, retry_after: float = 1, route: str | None = None
+    ) -> None:
         """The next `times` matching ARM requests get 429 TooManyRequests with Retry-After."""
         with self._lock:
             self._throttles.append(_Counted(route, times, 429, retry_after))
@@ -81,8 +82,9 @@ class AzureFaults:
         with self._lock:
             self._forbidden.add(subscription_id.lower())
 
-    def break_listing(self, subscription_id: str, resource_type: str, ok_pages: int = 1,
-                      status: int = 500) -> None:
+    def break_listing(
+        self, subscription_id: str, resource_type: str, ok_pages: int = 1, status: int = 500
+    ) -> None:
         """Listing this type in the subscription: `ok_pages` pages work, later ones fail."""
         with self._lock:
             self._broken[(subscription_id.lower(), resource_type.lower())] = (ok_pages, status)
@@ -115,18 +117,22 @@ class AzureFaults:
                 if throttle is not None:
                     fault.status = 429
                     fault.code = "TooManyRequests"
-                    fault.message = ("The request is being throttled as the limit has been "
-                                     "reached for operation type - "
-                                     "Read_ObservationWindow_00:05:00.")
+                    fault.message = (
+                        "The request is being throttled as the limit has been "
+                        "reached for operation type - "
+                        "Read_ObservationWindow_00:05:00."
+                    )
                     fault.headers = {"Retry-After": _seconds(throttle.retry_after or 0)}
                     return fault
             error = self._take(self._errors, key, path, arm)
             if error is not None:
                 fault.status = error.status
                 fault.code = "InternalServerError" if error.status == 500 else "ServiceUnavailable"
-                fault.message = ("Encountered internal server error. Diagnostic information: "
-                                 "timestamp '', subscription id '', tracking id '', request "
-                                 "correlation id ''.")
+                fault.message = (
+                    "Encountered internal server error. Diagnostic information: "
+                    "timestamp '', subscription id '', tracking id '', request "
+                    "correlation id ''."
+                )
         return fault
 
     def _take(self, rules: list[_Counted], key: str, path: str, arm: bool) -> _Counted | None:
@@ -144,8 +150,9 @@ def _matches(pattern: str | None, key: str, path: str, arm: bool) -> bool:
         return arm or "/providers/microsoft.resourcegraph/" in path.lower()
     pattern = pattern.lower()
     template = key.split(" ", 1)[-1]
-    return any(fnmatch.fnmatchcase(candidate.lower(), pattern)
-               for candidate in (key, template, path))
+    return any(
+        fnmatch.fnmatchcase(candidate.lower(), pattern) for candidate in (key, template, path)
+    )
 
 
 def _seconds(value: float) -> str:

@@ -25,8 +25,14 @@ from .azure_http import Request, Response, decode_token, encode_token
 if TYPE_CHECKING:
     from .azure import AzureEmulator
 
-GRAPH_API_VERSIONS = ("2019-04-01", "2020-04-01-preview", "2021-03-01", "2021-06-01-preview",
-                      "2022-10-01", "2024-04-01")
+GRAPH_API_VERSIONS = (
+    "2019-04-01",
+    "2020-04-01-preview",
+    "2021-03-01",
+    "2021-06-01-preview",
+    "2022-10-01",
+    "2024-04-01",
+)
 TABLES = ("resources", "resourcecontainers", "resourcechanges", "resourcecontainerchanges")
 _STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _LIMITING = re.compile(r"\|\s*(take|limit|sample)\b", re.I)
@@ -35,8 +41,9 @@ _LIMITING = re.compile(r"\|\s*(take|limit|sample)\b", re.I)
 class GraphQuota:
     """Per-client query quota in fixed windows, like ARG's user quota (15 per 5 s)."""
 
-    def __init__(self, quota: int | None, window: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, quota: int | None, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.quota = quota
         self.window = window
         self._clock = clock
@@ -95,19 +102,31 @@ class ResourceGraph:
     def handle(self, request: Request) -> Response:
         client = request.principal.client_id if request.principal else ""
         allowed, remaining, resets = self.emu.graph_quota.take(client.lower())
-        headers = {"x-ms-user-quota-remaining": str(remaining),
-                   "x-ms-user-quota-resets-after": _hhmmss(resets)}
+        headers = {
+            "x-ms-user-quota-remaining": str(remaining),
+            "x-ms-user-quota-resets-after": _hhmmss(resets),
+        }
         if not allowed or self.emu.faults.take_graph_throttle():
             headers["x-ms-user-quota-remaining"] = "0"
-            return Response(429, _error("RateLimiting", _support_message() +
-                                        " Details: Please try again later.", [
-                                            {"code": "RateLimiting",
-                                             "message": "Client application has been throttled "
-                                                        "and should not attempt to repeat the "
-                                                        "request until an amount of time has "
-                                                        "elapsed. Please see "
-                                                        "https://aka.ms/resourcegraph-throttling"
-                                                        " for help."}]), headers)
+            return Response(
+                429,
+                _error(
+                    "RateLimiting",
+                    _support_message() + " Details: Please try again later.",
+                    [
+                        {
+                            "code": "RateLimiting",
+                            "message": "Client application has been throttled "
+                            "and should not attempt to repeat the "
+                            "request until an amount of time has "
+                            "elapsed. Please see "
+                            "https://aka.ms/resourcegraph-throttling"
+                            " for help.",
+                        }
+                    ],
+                ),
+                headers,
+            )
         response = self._query(request)
         response.headers.update(headers)
         return response
@@ -115,18 +134,24 @@ class ResourceGraph:
     def _query(self, request: Request) -> Response:
         version = request.query.get("api-version", "")
         if version not in GRAPH_API_VERSIONS:
-            return _bad_request("InvalidApiVersionParameter",
-                                f"The api-version '{version}' is invalid. The supported versions "
-                                f"are '{','.join(reversed(GRAPH_API_VERSIONS))}'.")
+            return _bad_request(
+                "InvalidApiVersionParameter",
+                f"The api-version '{version}' is invalid. The supported versions "
+                f"are '{','.join(reversed(GRAPH_API_VERSIONS))}'.",
+            )
         try:
             body = request.json()
         except ValueError:
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("query"), str) \
-                or not body["query"].strip():
-            return _bad_request("InvalidRequestContent",
-                                "The request content was invalid: a non-empty 'query' is "
-                                "required.")
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("query"), str)
+            or not body["query"].strip()
+        ):
+            return _bad_request(
+                "InvalidRequestContent",
+                "The request content was invalid: a non-empty 'query' is required.",
+            )
         options = body.get("options") or {}
         scope = self._scope(body)
         if isinstance(scope, Response):
@@ -142,11 +167,15 @@ class ResourceGraph:
         token = options.get("$skipToken")
         if token:
             decoded = decode_token(token)
-            if decoded is None or decoded.get("h") != fingerprint or \
-                    not isinstance(decoded.get("o"), int):
-                return _bad_request("InvalidSkipToken",
-                                    "The skip token is invalid or was issued for a different "
-                                    "query or scope.")
+            if (
+                decoded is None
+                or decoded.get("h") != fingerprint
+                or not isinstance(decoded.get("o"), int)
+            ):
+                return _bad_request(
+                    "InvalidSkipToken",
+                    "The skip token is invalid or was issued for a different query or scope.",
+                )
             skip = decoded["o"]
         try:
             rows, columns, limited = self._execute(query, scope)
@@ -156,14 +185,15 @@ class ResourceGraph:
             if not isinstance(error, KqlError):
                 raise
             details = getattr(error, "details", None) or [
-                {"code": "InvalidQuery", "message": str(error)}]
+                {"code": "InvalidQuery", "message": str(error)}
+            ]
             return Response(400, _error("BadRequest", _support_message(), details))
         result_format = str(options.get("resultFormat", "objectArray")).lower()
         if result_format not in ("objectarray", "table"):
-            return _bad_request("InvalidResultFormat",
-                                "resultFormat must be 'objectArray' or 'table'.")
-        return Response(200, _page(rows, columns, limited, fingerprint, skip, top,
-                                   result_format))
+            return _bad_request(
+                "InvalidResultFormat", "resultFormat must be 'objectArray' or 'table'."
+            )
+        return Response(200, _page(rows, columns, limited, fingerprint, skip, top, result_format))
 
     def _scope(self, body: dict[str, Any]) -> set[str] | Response:
         subs = body.get("subscriptions")
@@ -173,14 +203,16 @@ class ResourceGraph:
         elif not isinstance(subs, list) or not all(isinstance(s, str) for s in subs):
             return _bad_request("InvalidRequestContent", "'subscriptions' must be a list.")
         elif len(subs) > 1000:
-            return _bad_request("TooManySubscriptions",
-                                "The number of subscriptions must not exceed 1000.")
+            return _bad_request(
+                "TooManySubscriptions", "The number of subscriptions must not exceed 1000."
+            )
         else:
             scope = {s.lower() for s in subs} & known
         return {s for s in scope if not self.emu.faults.is_forbidden(s)}
 
-    def _execute(self, query: str, scope: set[str]
-                 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]] | None, bool]:
+    def _execute(
+        self, query: str, scope: set[str]
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, str]] | None, bool]:
         """(rows, column names/types if known, whether the query used take/limit)."""
         from . import kql
 
@@ -191,15 +223,19 @@ class ResourceGraph:
             def run() -> list[dict[str, Any]]:
                 with emu.lock:
                     return build()
+
             return run
 
-        tables = _Tables({
-            "resources": locked(lambda: emu.estate.graph_resources(scope)),
-            "resourcecontainers": locked(lambda: emu.estate.graph_containers(scope)),
-            "resourcechanges": locked(lambda: emu.changes.rows("resourcechanges", scope, now)),
-            "resourcecontainerchanges": locked(
-                lambda: emu.changes.rows("resourcecontainerchanges", scope, now)),
-        })
+        tables = _Tables(
+            {
+                "resources": locked(lambda: emu.estate.graph_resources(scope)),
+                "resourcecontainers": locked(lambda: emu.estate.graph_containers(scope)),
+                "resourcechanges": locked(lambda: emu.changes.rows("resourcechanges", scope, now)),
+                "resourcecontainerchanges": locked(
+                    lambda: emu.changes.rows("resourcecontainerchanges", scope, now)
+                ),
+            }
+        )
         if hasattr(kql, "execute_result"):
             result = kql.execute_result(query, tables, now)
             return result.rows, list(result.columns), bool(result.limited)
@@ -207,17 +243,27 @@ class ResourceGraph:
         return kql.execute(query, tables, now), None, limited
 
 
-def _page(rows: list[dict[str, Any]], columns: list[tuple[str, str]] | None, limited: bool,
-          fingerprint: str, skip: int, top: int, result_format: str) -> dict[str, Any]:
+def _page(
+    rows: list[dict[str, Any]],
+    columns: list[tuple[str, str]] | None,
+    limited: bool,
+    fingerprint: str,
+    skip: int,
+    top: int,
+    result_format: str,
+) -> dict[str, Any]:
     if columns is not None:
         pageable = not limited and any(t not in ("dynamic", "object", "null") for _, t in columns)
     else:
         pageable = not limited and any(_scalar(v) for row in rows[:50] for v in row.values())
     start = 0 if limited else skip
-    data = rows[start: start + top]
+    data = rows[start : start + top]
     more = start + len(data) < len(rows)
-    body: dict[str, Any] = {"totalRecords": len(rows), "count": len(data),
-                            "resultTruncated": "true" if more and not pageable else "false"}
+    body: dict[str, Any] = {
+        "totalRecords": len(rows),
+        "count": len(data),
+        "resultTruncated": "true" if more and not pageable else "false",
+    }
     if more and pageable:
         body["$skipToken"] = encode_token({"o": start + len(data), "h": fingerprint})
     data = [_json_row(r) for r in data]
@@ -276,8 +322,10 @@ def _hhmmss(seconds: float) -> str:
 
 def _support_message() -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
-    return (f"Please provide below info when asking for support: timestamp = {stamp}, "
-            f"correlationId = {uuid.uuid4()}.")
+    return (
+        f"Please provide below info when asking for support: timestamp = {stamp}, "
+        f"correlationId = {uuid.uuid4()}."
+    )
 
 
 def _error(code: str, message: str, details: list[dict[str, Any]]) -> dict[str, Any]:
@@ -285,5 +333,6 @@ def _error(code: str, message: str, details: list[dict[str, Any]]) -> dict[str, 
 
 
 def _bad_request(detail_code: str, detail: str) -> Response:
-    return Response(400, _error("BadRequest", _support_message(), [
-        {"code": detail_code, "message": detail}]))
+    return Response(
+        400, _error("BadRequest", _support_message(), [{"code": detail_code, "message": detail}])
+    )

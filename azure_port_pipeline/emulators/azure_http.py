@@ -21,7 +21,6 @@ class Request:
     body: bytes = b""
     principal: Any = None  # the TokenInfo of an authenticated caller
 
-
     def json(self) -> Any:
         return json.loads(self.body or b"null")
 
@@ -65,8 +64,9 @@ def skip_offset(request: Request) -> int | Response:
     return decoded["o"]
 
 
-def listing(values: list[Any], request: Request, base_url: str, offset: int, page_size: int,
-            total: int) -> Response:
+def listing(
+    values: list[Any], request: Request, base_url: str, offset: int, page_size: int, total: int
+) -> Response:
     """`{"value": [...], "nextLink": ...}` with a nextLink on this host when more remain.
 
     The nextLink keeps the request's other parameters (e.g. `$filter`) and carries the
@@ -74,8 +74,9 @@ def listing(values: list[Any], request: Request, base_url: str, offset: int, pag
     """
     body: dict[str, Any] = {"value": values}
     if offset + page_size < total:
-        params = [(k, v) for k, v in request.query.items()
-                  if k not in ("api-version", "$skiptoken")]
+        params = [
+            (k, v) for k, v in request.query.items() if k not in ("api-version", "$skiptoken")
+        ]
         params.insert(0, ("api-version", request.query.get("api-version", "")))
         params.append(("$skiptoken", encode_token({"o": offset + page_size})))
         query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params)

@@ -29,39 +29,82 @@ RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups"
 # Supported api-versions per type: the mapping's versions, the SDKs' defaults, and a few more.
 API_VERSIONS: dict[str, tuple[str, ...]] = {
     SUBSCRIPTION_TYPE: (
-        "2016-06-01", "2019-11-01", "2020-01-01", "2021-01-01", "2022-09-01", "2022-12-01",
+        "2016-06-01",
+        "2019-11-01",
+        "2020-01-01",
+        "2021-01-01",
+        "2022-09-01",
+        "2022-12-01",
     ),
     RESOURCE_GROUP_TYPE: (
-        "2019-10-01", "2020-06-01", "2021-04-01", "2022-09-01", "2023-07-01", "2024-03-01",
-        "2024-11-01", "2025-01-01", "2025-03-01", "2025-04-01",
+        "2019-10-01",
+        "2020-06-01",
+        "2021-04-01",
+        "2022-09-01",
+        "2023-07-01",
+        "2024-03-01",
+        "2024-11-01",
+        "2025-01-01",
+        "2025-03-01",
+        "2025-04-01",
     ),
     "Microsoft.App/containerApps": (
-        "2022-03-01", "2022-10-01", "2023-05-01", "2024-03-01", "2025-01-01",
+        "2022-03-01",
+        "2022-10-01",
+        "2023-05-01",
+        "2024-03-01",
+        "2025-01-01",
     ),
     "Microsoft.Storage/storageAccounts": (
-        "2021-09-01", "2022-09-01", "2023-01-01", "2023-05-01", "2024-01-01",
+        "2021-09-01",
+        "2022-09-01",
+        "2023-01-01",
+        "2023-05-01",
+        "2024-01-01",
     ),
     "Microsoft.Compute/virtualMachines": (
-        "2022-11-01", "2023-03-01", "2023-09-01", "2024-03-01", "2024-07-01",
+        "2022-11-01",
+        "2023-03-01",
+        "2023-09-01",
+        "2024-03-01",
+        "2024-07-01",
     ),
     "Microsoft.ContainerService/managedClusters": (
-        "2023-01-01", "2023-05-01", "2024-02-01", "2024-09-01",
+        "2023-01-01",
+        "2023-05-01",
+        "2024-02-01",
+        "2024-09-01",
     ),
     "Microsoft.Network/loadBalancers": (
-        "2022-07-01", "2023-02-01", "2023-09-01", "2024-05-01",
+        "2022-07-01",
+        "2023-02-01",
+        "2023-09-01",
+        "2024-05-01",
     ),
     "Microsoft.Network/virtualNetworks": (
-        "2022-07-01", "2023-02-01", "2023-09-01", "2024-05-01",
+        "2022-07-01",
+        "2023-02-01",
+        "2023-09-01",
+        "2024-05-01",
     ),
     "Microsoft.Network/virtualNetworks/subnets": (
-        "2022-07-01", "2023-02-01", "2023-09-01", "2024-05-01",
+        "2022-07-01",
+        "2023-02-01",
+        "2023-09-01",
+        "2024-05-01",
     ),
     "Microsoft.KeyVault/vaults": ("2022-07-01", "2023-02-01", "2023-07-01", "2024-11-01"),
     "Microsoft.Sql/servers": (
-        "2021-11-01", "2022-05-01-preview", "2023-05-01-preview", "2023-08-01",
+        "2021-11-01",
+        "2022-05-01-preview",
+        "2023-05-01-preview",
+        "2023-08-01",
     ),
     "Microsoft.Sql/servers/databases": (
-        "2021-11-01", "2022-05-01-preview", "2023-05-01-preview", "2023-08-01",
+        "2021-11-01",
+        "2022-05-01-preview",
+        "2023-05-01-preview",
+        "2023-08-01",
     ),
     "Microsoft.Web/sites": ("2022-03-01", "2022-09-01", "2023-01-01", "2023-12-01", "2024-04-01"),
 }
@@ -87,23 +130,53 @@ CHILD_TYPES: dict[str, str] = {
 
 _CANONICAL = {t.lower(): t for t in API_VERSIONS}
 
-LOCATIONS = ("eastus", "westeurope", "northeurope", "westus2", "uksouth", "centralus",
-             "southeastasia")
+LOCATIONS = (
+    "eastus",
+    "westeurope",
+    "northeurope",
+    "westus2",
+    "uksouth",
+    "centralus",
+    "southeastasia",
+)
 _DISPLAY_LOCATIONS = {
-    "eastus": "East US", "westeurope": "West Europe", "northeurope": "North Europe",
-    "westus2": "West US 2", "uksouth": "UK South", "centralus": "Central US",
+    "eastus": "East US",
+    "westeurope": "West Europe",
+    "northeurope": "North Europe",
+    "westus2": "West US 2",
+    "uksouth": "UK South",
+    "centralus": "Central US",
     "southeastasia": "Southeast Asia",
 }
-_PAIRED = {"eastus": "westus", "westeurope": "northeurope", "northeurope": "westeurope",
-           "westus2": "westcentralus", "uksouth": "ukwest", "centralus": "eastus2",
-           "southeastasia": "eastasia"}
+_PAIRED = {
+    "eastus": "westus",
+    "westeurope": "northeurope",
+    "northeurope": "westeurope",
+    "westus2": "westcentralus",
+    "uksouth": "ukwest",
+    "centralus": "eastus2",
+    "southeastasia": "eastasia",
+}
 _APPS = ("payments", "orders", "catalog", "identity", "search", "billing", "reports", "gateway")
 _ENVS = ("prod", "staging", "dev")
 _TEAMS = ("platform", "checkout", "data", "sre", "web")
-_SUB_NAMES = ("Contoso Production", "Contoso Staging", "Contoso Development",
-              "Shared Services", "Sandbox (Team A)")
-_RG_NAMES = ("rg-platform-prod", "My-RG", "rg_legacy.app(old)", "rg-data.weu",
-             "rg-web-staging", "NetworkWatcherRG", "rg-aks-prod", "DefaultResourceGroup-EUS")
+_SUB_NAMES = (
+    "Contoso Production",
+    "Contoso Staging",
+    "Contoso Development",
+    "Shared Services",
+    "Sandbox (Team A)",
+)
+_RG_NAMES = (
+    "rg-platform-prod",
+    "My-RG",
+    "rg_legacy.app(old)",
+    "rg-data.weu",
+    "rg-web-staging",
+    "NetworkWatcherRG",
+    "rg-aks-prod",
+    "DefaultResourceGroup-EUS",
+)
 _SUBNET_NAMES = ("default", "snet-app", "snet_data.01", "AzureBastionSubnet")
 _DB_NAMES = ("orders_db", "reports(archive)", "app.db-v2")
 _EPOCH = datetime(2023, 1, 2, 8, 0, 0, tzinfo=UTC)
@@ -133,8 +206,16 @@ class _Rec:
 
     __slots__ = ("children", "h", "id", "location", "obj", "parent", "rg", "row", "sub", "type")
 
-    def __init__(self, rid: str, rtype: str, sub: str, rg: str, h: int, location: str,
-                 parent: _Rec | None = None) -> None:
+    def __init__(
+        self,
+        rid: str,
+        rtype: str,
+        sub: str,
+        rg: str,
+        h: int,
+        location: str,
+        parent: _Rec | None = None,
+    ) -> None:
         self.id = rid
         self.type = rtype
         self.sub = sub
@@ -210,8 +291,9 @@ class Estate:
         rec = self._by_id.get(resource_id.lower())
         return copy.deepcopy(self.body(rec)) if rec else None
 
-    def resources(self, subscription_id: str | None = None,
-                  resource_type: str | None = None) -> Iterator[dict[str, Any]]:
+    def resources(
+        self, subscription_id: str | None = None, resource_type: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """REST bodies of resources, optionally one subscription and/or one type.
 
         Child types (subnets, databases) are yielded only when asked for by type.
@@ -222,10 +304,14 @@ class Estate:
     def count(self, subscription_id: str | None = None, resource_type: str | None = None) -> int:
         return sum(1 for _ in self.records(subscription_id, resource_type))
 
-    def records(self, subscription_id: str | None = None,
-                resource_type: str | None = None) -> Iterator[_Rec]:
-        subs = [subscription_id.lower()] if subscription_id else [
-            s["subscriptionId"] for s in self._subs]
+    def records(
+        self, subscription_id: str | None = None, resource_type: str | None = None
+    ) -> Iterator[_Rec]:
+        subs = (
+            [subscription_id.lower()]
+            if subscription_id
+            else [s["subscriptionId"] for s in self._subs]
+        )
         rtype = canonical_type(resource_type) if resource_type else None
         if resource_type and rtype is None:
             return
@@ -372,8 +458,10 @@ class Estate:
             for rec in recs:
                 rows.append(self._row(rec))
                 if rec.children and rec.type == "Microsoft.Sql/servers":
-                    rows.extend(self._row(c) for c in rec.children.get(
-                        "microsoft.sql/servers/databases", []))
+                    rows.extend(
+                        self._row(c)
+                        for c in rec.children.get("microsoft.sql/servers/databases", [])
+                    )
         return rows
 
     def _row(self, rec: _Rec) -> dict[str, Any]:
@@ -391,19 +479,32 @@ class Estate:
             sid = sub["subscriptionId"]
             if subscription_ids is not None and sid not in subscription_ids:
                 continue
-            rows.append({
-                "id": sub["id"], "name": sub["displayName"],
-                "type": "microsoft.resources/subscriptions", "tenantId": self.tenant_id,
-                "kind": "", "location": "", "resourceGroup": "", "subscriptionId": sid,
-                "managedBy": "", "sku": None, "plan": None,
-                "properties": {
-                    "subscriptionPolicies": sub["subscriptionPolicies"], "state": sub["state"],
-                    "managementGroupAncestorsChain": [
-                        {"displayName": "Tenant Root Group", "name": self.tenant_id}],
-                },
-                "tags": sub.get("tags") or {}, "identity": None, "zones": None,
-                "extendedLocation": None,
-            })
+            rows.append(
+                {
+                    "id": sub["id"],
+                    "name": sub["displayName"],
+                    "type": "microsoft.resources/subscriptions",
+                    "tenantId": self.tenant_id,
+                    "kind": "",
+                    "location": "",
+                    "resourceGroup": "",
+                    "subscriptionId": sid,
+                    "managedBy": "",
+                    "sku": None,
+                    "plan": None,
+                    "properties": {
+                        "subscriptionPolicies": sub["subscriptionPolicies"],
+                        "state": sub["state"],
+                        "managementGroupAncestorsChain": [
+                            {"displayName": "Tenant Root Group", "name": self.tenant_id}
+                        ],
+                    },
+                    "tags": sub.get("tags") or {},
+                    "identity": None,
+                    "zones": None,
+                    "extendedLocation": None,
+                }
+            )
             rows.extend(graph_row(rg, self.tenant_id) for rg in self._rgs.get(sid, []))
         return rows
 
@@ -415,20 +516,33 @@ def graph_row(body: dict[str, Any], tenant_id: str) -> dict[str, Any]:
     rg = body["name"] if is_rg else (parts[4] if len(parts) > 4 else "")
     rtype = "microsoft.resources/subscriptions/resourcegroups" if is_rg else body["type"].lower()
     return {
-        "id": body["id"], "name": body["name"], "type": rtype, "tenantId": tenant_id,
+        "id": body["id"],
+        "name": body["name"],
+        "type": rtype,
+        "tenantId": tenant_id,
         "kind": body.get("kind") or "",
         "location": (body.get("location") or "").replace(" ", "").lower(),
-        "resourceGroup": rg.lower(), "subscriptionId": parts[2].lower(),
-        "managedBy": body.get("managedBy") or "", "sku": body.get("sku"),
-        "plan": body.get("plan"), "properties": body.get("properties") or {},
-        "tags": body.get("tags") or {}, "identity": body.get("identity"),
-        "zones": body.get("zones"), "extendedLocation": body.get("extendedLocation"),
+        "resourceGroup": rg.lower(),
+        "subscriptionId": parts[2].lower(),
+        "managedBy": body.get("managedBy") or "",
+        "sku": body.get("sku"),
+        "plan": body.get("plan"),
+        "properties": body.get("properties") or {},
+        "tags": body.get("tags") or {},
+        "identity": body.get("identity"),
+        "zones": body.get("zones"),
+        "extendedLocation": body.get("extendedLocation"),
     }
 
 
 # ---- generation ------------------------------------------------------------------------
-def generate_estate(seed: int = 1, subscriptions: int = 3, resource_groups: int = 4,
-                    resources: int = 2000, tenant_id: str | None = None) -> Estate:
+def generate_estate(
+    seed: int = 1,
+    subscriptions: int = 3,
+    resource_groups: int = 4,
+    resources: int = 2000,
+    tenant_id: str | None = None,
+) -> Estate:
     """Build an estate: `resource_groups` per subscription, `resources` top-level resources.
 
     Child resources (1-3 subnets per virtual network, `master` + 1-2 databases per SQL
@@ -450,13 +564,18 @@ def _generate_subscriptions(estate: Estate, rng: random.Random, count: int) -> N
         name = _SUB_NAMES[i] if i < len(_SUB_NAMES) else f"Contoso Workload {i:03d}"
         disabled = count >= 2 and i == count - 1
         sub = {
-            "id": f"/subscriptions/{sid}", "authorizationSource": "RoleBased",
-            "managedByTenants": [], "tags": {"env": _ENVS[i % 3], "costCenter": f"cc-{1000 + i}"},
-            "subscriptionId": sid, "tenantId": estate.tenant_id, "displayName": name,
+            "id": f"/subscriptions/{sid}",
+            "authorizationSource": "RoleBased",
+            "managedByTenants": [],
+            "tags": {"env": _ENVS[i % 3], "costCenter": f"cc-{1000 + i}"},
+            "subscriptionId": sid,
+            "tenantId": estate.tenant_id,
+            "displayName": name,
             "state": "Disabled" if disabled else "Enabled",
             "subscriptionPolicies": {
                 "locationPlacementId": "Public_2014-09-01",
-                "quotaId": "EnterpriseAgreement_2014-09-01", "spendingLimit": "Off",
+                "quotaId": "EnterpriseAgreement_2014-09-01",
+                "spendingLimit": "Off",
             },
         }
         if i == 1:
@@ -473,8 +592,10 @@ def _generate_resource_groups(estate: Estate, rng: random.Random, per_sub: int) 
             name = _RG_NAMES[j] if j < len(_RG_NAMES) else f"rg-app-{j:03d}"
             location = LOCATIONS[rng.randrange(len(LOCATIONS))]
             rg: dict[str, Any] = {
-                "id": f"/subscriptions/{sid}/resourceGroups/{name}", "name": name,
-                "type": RESOURCE_GROUP_TYPE, "location": location,
+                "id": f"/subscriptions/{sid}/resourceGroups/{name}",
+                "name": name,
+                "type": RESOURCE_GROUP_TYPE,
+                "location": location,
                 "properties": {"provisioningState": "Succeeded"},
             }
             tags = _tags(rng.getrandbits(32), _APPS[j % len(_APPS)])
@@ -523,8 +644,15 @@ def _generate_children(estate: Estate, parent: _Rec) -> None:
     kids = []
     for i, name in enumerate(names):
         rid = f"{parent.id}/{segment}/{name}"
-        child = _Rec(rid, child_type, parent.sub, parent.rg, (parent.h * 31 + i + 1) & (2**62 - 1),
-                     parent.location, parent)
+        child = _Rec(
+            rid,
+            child_type,
+            parent.sub,
+            parent.rg,
+            (parent.h * 31 + i + 1) & (2**62 - 1),
+            parent.location,
+            parent,
+        )
         kids.append(child)
         estate._by_id[rid.lower()] = child
     parent.children = {child_type.lower(): kids}
@@ -540,25 +668,33 @@ def _env(h: int) -> str:
 
 _NAMERS = {
     "Microsoft.Compute/virtualMachines": lambda k, h: (
-        f"{_app(h)}.vm{k:05d}" if (h >> 12) % 4 == 0 else f"vm-{_app(h)}-{k:05d}"),
+        f"{_app(h)}.vm{k:05d}" if (h >> 12) % 4 == 0 else f"vm-{_app(h)}-{k:05d}"
+    ),
     "Microsoft.Storage/storageAccounts": lambda k, h: f"st{_app(h)}{_env(h)}{k:06d}"[:24],
     "Microsoft.Web/sites": lambda k, h: f"app-{_app(h)}-{_env(h)}-{k}",
     "Microsoft.App/containerApps": lambda k, h: f"ca-{_app(h)}-{k}",
     "Microsoft.Network/virtualNetworks": lambda k, h: (
-        f"vnet.hub_{k}" if (h >> 12) % 3 == 0 else f"vnet-{_app(h)}-{k}"),
+        f"vnet.hub_{k}" if (h >> 12) % 3 == 0 else f"vnet-{_app(h)}-{k}"
+    ),
     "Microsoft.Network/loadBalancers": lambda k, h: (
-        f"lb_{_app(h)}.internal{k}" if (h >> 12) % 3 == 0 else f"lb-{_app(h)}-{k}"),
+        f"lb_{_app(h)}.internal{k}" if (h >> 12) % 3 == 0 else f"lb-{_app(h)}-{k}"
+    ),
     "Microsoft.KeyVault/vaults": lambda k, h: f"kv-{_app(h)}-{k}"[:24],
     "Microsoft.Sql/servers": lambda k, h: f"sql-{_app(h)}-{_env(h)}-{k}",
     "Microsoft.ContainerService/managedClusters": lambda k, h: (
-        f"aks_{_app(h)}_{k}" if (h >> 12) % 3 == 0 else f"aks-{_app(h)}-{k}"),
+        f"aks_{_app(h)}_{k}" if (h >> 12) % 3 == 0 else f"aks-{_app(h)}-{k}"
+    ),
 }
 
 _CHILD_NAMERS = {
     "Microsoft.Network/virtualNetworks": lambda h: (
-        "Microsoft.Network/virtualNetworks/subnets", _SUBNET_NAMES[: 1 + (h >> 14) % 3]),
+        "Microsoft.Network/virtualNetworks/subnets",
+        _SUBNET_NAMES[: 1 + (h >> 14) % 3],
+    ),
     "Microsoft.Sql/servers": lambda h: (
-        "Microsoft.Sql/servers/databases", ("master", *_DB_NAMES[: 1 + (h >> 14) % 2])),
+        "Microsoft.Sql/servers/databases",
+        ("master", *_DB_NAMES[: 1 + (h >> 14) % 2]),
+    ),
 }
 
 
@@ -588,8 +724,12 @@ def _hex(rng: random.Random, n: int) -> str:
 
 
 def _base(estate: Estate, rec: _Rec, location: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": rec.id, "name": rec.name, "type": rec.type,
-                            "location": location or rec.location}
+    body: dict[str, Any] = {
+        "id": rec.id,
+        "name": rec.name,
+        "type": rec.type,
+        "location": location or rec.location,
+    }
     tags = _tags(rec.h, _app(rec.h))
     if tags is not None:
         body["tags"] = tags
@@ -602,35 +742,55 @@ def _rg_prefix(rec: _Rec) -> str:
 
 def _system_data(rec: _Rec) -> dict[str, Any]:
     created = _iso(_created(rec))
-    return {"createdBy": "deploy@contoso.com", "createdByType": "User", "createdAt": created,
-            "lastModifiedBy": "deploy@contoso.com", "lastModifiedByType": "User",
-            "lastModifiedAt": created}
+    return {
+        "createdBy": "deploy@contoso.com",
+        "createdByType": "User",
+        "createdAt": created,
+        "lastModifiedBy": "deploy@contoso.com",
+        "lastModifiedByType": "User",
+        "lastModifiedAt": created,
+    }
 
 
 def _storage(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     sku = ("Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Premium_LRS")[rng.randrange(4)]
     created = _iso(_created(rec))
     name = rec.name
-    endpoints = {k: f"https://{name}.{k}.core.windows.net/"
-                 for k in ("dfs", "web", "blob", "queue", "table", "file")}
+    endpoints = {
+        k: f"https://{name}.{k}.core.windows.net/"
+        for k in ("dfs", "web", "blob", "queue", "table", "file")
+    }
     endpoints["web"] = f"https://{name}.z13.web.core.windows.net/"
     props: dict[str, Any] = {
-        "dnsEndpointType": "Standard", "defaultToOAuthAuthentication": False,
-        "publicNetworkAccess": "Enabled", "keyCreationTime": {"key1": created, "key2": created},
-        "allowCrossTenantReplication": False, "privateEndpointConnections": [],
-        "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False,
+        "dnsEndpointType": "Standard",
+        "defaultToOAuthAuthentication": False,
+        "publicNetworkAccess": "Enabled",
+        "keyCreationTime": {"key1": created, "key2": created},
+        "allowCrossTenantReplication": False,
+        "privateEndpointConnections": [],
+        "minimumTlsVersion": "TLS1_2",
+        "allowBlobPublicAccess": False,
         "allowSharedKeyAccess": True,
-        "networkAcls": {"bypass": "AzureServices", "virtualNetworkRules": [], "ipRules": [],
-                        "defaultAction": "Allow"},
+        "networkAcls": {
+            "bypass": "AzureServices",
+            "virtualNetworkRules": [],
+            "ipRules": [],
+            "defaultAction": "Allow",
+        },
         "supportsHttpsTrafficOnly": True,
         "encryption": {
             "requireInfrastructureEncryption": False,
-            "services": {s: {"keyType": "Account", "enabled": True, "lastEnabledTime": created}
-                         for s in ("file", "blob")},
+            "services": {
+                s: {"keyType": "Account", "enabled": True, "lastEnabledTime": created}
+                for s in ("file", "blob")
+            },
             "keySource": "Microsoft.Storage",
         },
-        "accessTier": "Hot", "provisioningState": "Succeeded", "creationTime": created,
-        "primaryEndpoints": endpoints, "primaryLocation": rec.location,
+        "accessTier": "Hot",
+        "provisioningState": "Succeeded",
+        "creationTime": created,
+        "primaryEndpoints": endpoints,
+        "primaryLocation": rec.location,
         "statusOfPrimary": "available",
     }
     if "GRS" in sku:
@@ -645,49 +805,88 @@ def _storage(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
 def _vm(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     windows = "." not in rec.name and rng.random() < 0.3
     size = ("Standard_B2s", "Standard_D2s_v3", "Standard_D4s_v5", "Standard_E4s_v5")[
-        rng.randrange(4)]
+        rng.randrange(4)
+    ]
     prefix = _rg_prefix(rec)
     if windows:
-        image = {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer",
-                 "sku": "2022-datacenter-azure-edition", "version": "latest",
-                 "exactVersion": "20348.1726.230505"}
-        os_config: dict[str, Any] = {"windowsConfiguration": {
-            "provisionVMAgent": True, "enableAutomaticUpdates": True,
-            "patchSettings": {"patchMode": "AutomaticByOS", "assessmentMode": "ImageDefault",
-                              "enableHotpatching": False}}}
+        image = {
+            "publisher": "MicrosoftWindowsServer",
+            "offer": "WindowsServer",
+            "sku": "2022-datacenter-azure-edition",
+            "version": "latest",
+            "exactVersion": "20348.1726.230505",
+        }
+        os_config: dict[str, Any] = {
+            "windowsConfiguration": {
+                "provisionVMAgent": True,
+                "enableAutomaticUpdates": True,
+                "patchSettings": {
+                    "patchMode": "AutomaticByOS",
+                    "assessmentMode": "ImageDefault",
+                    "enableHotpatching": False,
+                },
+            }
+        }
     else:
-        image = {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-                 "sku": "22_04-lts-gen2", "version": "latest", "exactVersion": "22.04.202305160"}
-        os_config = {"linuxConfiguration": {
-            "disablePasswordAuthentication": True, "provisionVMAgent": True,
-            "patchSettings": {"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"}}}
+        image = {
+            "publisher": "Canonical",
+            "offer": "0001-com-ubuntu-server-jammy",
+            "sku": "22_04-lts-gen2",
+            "version": "latest",
+            "exactVersion": "22.04.202305160",
+        }
+        os_config = {
+            "linuxConfiguration": {
+                "disablePasswordAuthentication": True,
+                "provisionVMAgent": True,
+                "patchSettings": {"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"},
+            }
+        }
     disk = f"{rec.name}_OsDisk_1_{_hex(rng, 32)}"
     body = _base(estate, rec)
     if rng.random() < 0.5:
         body["zones"] = [str(1 + rng.randrange(3))]
     if rng.random() < 0.4:
-        body["identity"] = {"type": "SystemAssigned", "principalId": _guid(rng),
-                            "tenantId": estate.tenant_id}
+        body["identity"] = {
+            "type": "SystemAssigned",
+            "principalId": _guid(rng),
+            "tenantId": estate.tenant_id,
+        }
     body["properties"] = {
         "vmId": _guid(rng),
         "hardwareProfile": {"vmSize": size},
         "storageProfile": {
             "imageReference": image,
             "osDisk": {
-                "osType": "Windows" if windows else "Linux", "name": disk,
-                "createOption": "FromImage", "caching": "ReadWrite",
-                "managedDisk": {"storageAccountType": "Premium_LRS",
-                                "id": f"{prefix}/providers/Microsoft.Compute/disks/{disk}"},
-                "deleteOption": "Delete", "diskSizeGB": 127 if windows else 30,
+                "osType": "Windows" if windows else "Linux",
+                "name": disk,
+                "createOption": "FromImage",
+                "caching": "ReadWrite",
+                "managedDisk": {
+                    "storageAccountType": "Premium_LRS",
+                    "id": f"{prefix}/providers/Microsoft.Compute/disks/{disk}",
+                },
+                "deleteOption": "Delete",
+                "diskSizeGB": 127 if windows else 30,
             },
             "dataDisks": [],
         },
-        "osProfile": {"computerName": rec.name.split(".")[0][:15],
-                      "adminUsername": "azureuser", **os_config, "secrets": [],
-                      "allowExtensionOperations": True, "requireGuestProvisionSignal": True},
-        "networkProfile": {"networkInterfaces": [{
-            "id": f"{prefix}/providers/Microsoft.Network/networkInterfaces/{rec.name}-nic",
-            "properties": {"deleteOption": "Delete"}}]},
+        "osProfile": {
+            "computerName": rec.name.split(".")[0][:15],
+            "adminUsername": "azureuser",
+            **os_config,
+            "secrets": [],
+            "allowExtensionOperations": True,
+            "requireGuestProvisionSignal": True,
+        },
+        "networkProfile": {
+            "networkInterfaces": [
+                {
+                    "id": f"{prefix}/providers/Microsoft.Network/networkInterfaces/{rec.name}-nic",
+                    "properties": {"deleteOption": "Delete"},
+                }
+            ]
+        },
         "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
         "provisioningState": "Succeeded",
         "timeCreated": _iso(_created(rec)),
@@ -703,71 +902,145 @@ def _aks(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     body = _base(estate, rec)
     body["type"] = "Microsoft.ContainerService/ManagedClusters"  # ARM really spells it so
     body["sku"] = {"name": "Base", "tier": ("Free", "Standard")[rng.randrange(2)]}
-    body["identity"] = {"type": "SystemAssigned", "principalId": _guid(rng),
-                        "tenantId": estate.tenant_id}
+    body["identity"] = {
+        "type": "SystemAssigned",
+        "principalId": _guid(rng),
+        "tenantId": estate.tenant_id,
+    }
     count = 1 + rng.randrange(5)
     body["properties"] = {
-        "provisioningState": "Succeeded", "powerState": {"code": "Running"},
-        "kubernetesVersion": version, "currentKubernetesVersion": version,
-        "dnsPrefix": dns, "fqdn": fqdn, "azurePortalFQDN": fqdn.replace(".hcp.", ".portal.hcp."),
-        "agentPoolProfiles": [{
-            "name": "nodepool1", "count": count, "vmSize": "Standard_DS2_v2",
-            "osDiskSizeGB": 128, "osDiskType": "Managed", "kubeletDiskType": "OS",
-            "maxPods": 110, "type": "VirtualMachineScaleSets", "enableAutoScaling": False,
-            "provisioningState": "Succeeded", "powerState": {"code": "Running"},
-            "orchestratorVersion": version, "currentOrchestratorVersion": version,
-            "mode": "System", "osType": "Linux", "osSKU": "Ubuntu",
-            "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202307.04.0", "enableFIPS": False,
-        }],
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+        "kubernetesVersion": version,
+        "currentKubernetesVersion": version,
+        "dnsPrefix": dns,
+        "fqdn": fqdn,
+        "azurePortalFQDN": fqdn.replace(".hcp.", ".portal.hcp."),
+        "agentPoolProfiles": [
+            {
+                "name": "nodepool1",
+                "count": count,
+                "vmSize": "Standard_DS2_v2",
+                "osDiskSizeGB": 128,
+                "osDiskType": "Managed",
+                "kubeletDiskType": "OS",
+                "maxPods": 110,
+                "type": "VirtualMachineScaleSets",
+                "enableAutoScaling": False,
+                "provisioningState": "Succeeded",
+                "powerState": {"code": "Running"},
+                "orchestratorVersion": version,
+                "currentOrchestratorVersion": version,
+                "mode": "System",
+                "osType": "Linux",
+                "osSKU": "Ubuntu",
+                "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202307.04.0",
+                "enableFIPS": False,
+            }
+        ],
         "servicePrincipalProfile": {"clientId": "msi"},
-        "nodeResourceGroup": node_rg, "enableRBAC": True, "supportPlan": "KubernetesOfficial",
-        "networkProfile": {"networkPlugin": "kubenet", "loadBalancerSku": "Standard",
-                           "podCidr": "10.244.0.0/16", "serviceCidr": "10.0.0.0/16",
-                           "dnsServiceIP": "10.0.0.10", "outboundType": "loadBalancer"},
+        "nodeResourceGroup": node_rg,
+        "enableRBAC": True,
+        "supportPlan": "KubernetesOfficial",
+        "networkProfile": {
+            "networkPlugin": "kubenet",
+            "loadBalancerSku": "Standard",
+            "podCidr": "10.244.0.0/16",
+            "serviceCidr": "10.0.0.0/16",
+            "dnsServiceIP": "10.0.0.10",
+            "outboundType": "loadBalancer",
+        },
         "maxAgentPools": 100,
-        "identityProfile": {"kubeletidentity": {
-            "resourceId": f"/subscriptions/{rec.sub}/resourcegroups/{node_rg}/providers/"
-                          f"Microsoft.ManagedIdentity/userAssignedIdentities/"
-                          f"{rec.name}-agentpool",
-            "clientId": _guid(rng), "objectId": _guid(rng)}},
-        "disableLocalAccounts": False, "oidcIssuerProfile": {"enabled": False},
+        "identityProfile": {
+            "kubeletidentity": {
+                "resourceId": f"/subscriptions/{rec.sub}/resourcegroups/{node_rg}/providers/"
+                f"Microsoft.ManagedIdentity/userAssignedIdentities/"
+                f"{rec.name}-agentpool",
+                "clientId": _guid(rng),
+                "objectId": _guid(rng),
+            }
+        },
+        "disableLocalAccounts": False,
+        "oidcIssuerProfile": {"enabled": False},
     }
     return body
 
 
-def _sub_resource(parent_id: str, kind: str, name: str, etag: str,
-                  props: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "id": f"{parent_id}/{kind}/{name}", "etag": etag,
-            "type": f"Microsoft.Network/loadBalancers/{kind}",
-            "properties": {"provisioningState": "Succeeded", **props}}
+def _sub_resource(
+    parent_id: str, kind: str, name: str, etag: str, props: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id": f"{parent_id}/{kind}/{name}",
+        "etag": etag,
+        "type": f"Microsoft.Network/loadBalancers/{kind}",
+        "properties": {"provisioningState": "Succeeded", **props},
+    }
 
 
 def _lb(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     etag = f'W/"{_guid(rng)}"'
     prefix = _rg_prefix(rec)
-    frontend = _sub_resource(rec.id, "frontendIPConfigurations", "LoadBalancerFrontEnd", etag, {
-        "privateIPAllocationMethod": "Dynamic",
-        "publicIPAddress": {"id": f"{prefix}/providers/Microsoft.Network/publicIPAddresses/"
-                                  f"{rec.name}-pip"}})
-    pool = _sub_resource(rec.id, "backendAddressPools", "backend", etag,
-                         {"loadBalancerBackendAddresses": []})
-    probe = _sub_resource(rec.id, "probes", "http-probe", etag, {
-        "protocol": "Tcp", "port": 80, "intervalInSeconds": 5, "numberOfProbes": 1,
-        "probeThreshold": 1})
-    rule = _sub_resource(rec.id, "loadBalancingRules", "http", etag, {
-        "frontendIPConfiguration": {"id": frontend["id"]}, "frontendPort": 80,
-        "backendPort": 80, "enableFloatingIP": False, "idleTimeoutInMinutes": 4,
-        "protocol": "Tcp", "enableTcpReset": False, "loadDistribution": "Default",
-        "disableOutboundSnat": True, "backendAddressPool": {"id": pool["id"]},
-        "probe": {"id": probe["id"]}})
+    frontend = _sub_resource(
+        rec.id,
+        "frontendIPConfigurations",
+        "LoadBalancerFrontEnd",
+        etag,
+        {
+            "privateIPAllocationMethod": "Dynamic",
+            "publicIPAddress": {
+                "id": f"{prefix}/providers/Microsoft.Network/publicIPAddresses/{rec.name}-pip"
+            },
+        },
+    )
+    pool = _sub_resource(
+        rec.id, "backendAddressPools", "backend", etag, {"loadBalancerBackendAddresses": []}
+    )
+    probe = _sub_resource(
+        rec.id,
+        "probes",
+        "http-probe",
+        etag,
+        {
+            "protocol": "Tcp",
+            "port": 80,
+            "intervalInSeconds": 5,
+            "numberOfProbes": 1,
+            "probeThreshold": 1,
+        },
+    )
+    rule = _sub_resource(
+        rec.id,
+        "loadBalancingRules",
+        "http",
+        etag,
+        {
+            "frontendIPConfiguration": {"id": frontend["id"]},
+            "frontendPort": 80,
+            "backendPort": 80,
+            "enableFloatingIP": False,
+            "idleTimeoutInMinutes": 4,
+            "protocol": "Tcp",
+            "enableTcpReset": False,
+            "loadDistribution": "Default",
+            "disableOutboundSnat": True,
+            "backendAddressPool": {"id": pool["id"]},
+            "probe": {"id": probe["id"]},
+        },
+    )
     body = _base(estate, rec)
     body["etag"] = etag
     body["sku"] = {"name": "Standard", "tier": "Regional"}
     body["properties"] = {
-        "provisioningState": "Succeeded", "resourceGuid": _guid(rng),
-        "frontendIPConfigurations": [frontend], "backendAddressPools": [pool],
-        "loadBalancingRules": [rule], "probes": [probe], "inboundNatRules": [],
-        "outboundRules": [], "inboundNatPools": [],
+        "provisioningState": "Succeeded",
+        "resourceGuid": _guid(rng),
+        "frontendIPConfigurations": [frontend],
+        "backendAddressPools": [pool],
+        "loadBalancingRules": [rule],
+        "probes": [probe],
+        "inboundNatRules": [],
+        "outboundRules": [],
+        "inboundNatPools": [],
     }
     return body
 
@@ -781,10 +1054,14 @@ def _subnet(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     position = _SUBNET_NAMES.index(index) if index in _SUBNET_NAMES else 9
     octet = _vnet_octet(rec.parent) if rec.parent else 0
     return {
-        "name": rec.name, "id": rec.id, "etag": f'W/"{_guid(rng)}"',
+        "name": rec.name,
+        "id": rec.id,
+        "etag": f'W/"{_guid(rng)}"',
         "properties": {
-            "provisioningState": "Succeeded", "addressPrefix": f"10.{octet}.{position}.0/24",
-            "delegations": [], "privateEndpointNetworkPolicies": "Disabled",
+            "provisioningState": "Succeeded",
+            "addressPrefix": f"10.{octet}.{position}.0/24",
+            "delegations": [],
+            "privateEndpointNetworkPolicies": "Disabled",
             "privateLinkServiceNetworkPolicies": "Enabled",
         },
         "type": "Microsoft.Network/virtualNetworks/subnets",
@@ -792,14 +1069,19 @@ def _subnet(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
 
 
 def _vnet(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
-    subnets = [estate.body(c) for c in (rec.children or {}).get(
-        "microsoft.network/virtualnetworks/subnets", [])]
+    subnets = [
+        estate.body(c)
+        for c in (rec.children or {}).get("microsoft.network/virtualnetworks/subnets", [])
+    ]
     body = _base(estate, rec)
     body["etag"] = f'W/"{_guid(rng)}"'
     body["properties"] = {
-        "provisioningState": "Succeeded", "resourceGuid": _guid(rng),
+        "provisioningState": "Succeeded",
+        "resourceGuid": _guid(rng),
         "addressSpace": {"addressPrefixes": [f"10.{_vnet_octet(rec)}.0.0/16"]},
-        "subnets": subnets, "virtualNetworkPeerings": [], "enableDdosProtection": False,
+        "subnets": subnets,
+        "virtualNetworkPeerings": [],
+        "enableDdosProtection": False,
     }
     return body
 
@@ -811,14 +1093,27 @@ def _vault(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     body["properties"] = {
         "sku": {"family": "A", "name": ("standard", "premium")[rng.randrange(2)]},
         "tenantId": estate.tenant_id,
-        "accessPolicies": [] if rbac else [{
-            "tenantId": estate.tenant_id, "objectId": _guid(rng),
-            "permissions": {"keys": ["Get", "List"], "secrets": ["Get", "List"],
-                            "certificates": []}}],
-        "enabledForDeployment": False, "enabledForDiskEncryption": False,
-        "enabledForTemplateDeployment": False, "enableSoftDelete": True,
-        "softDeleteRetentionInDays": 90, "enableRbacAuthorization": rbac,
-        "vaultUri": f"https://{rec.name}.vault.azure.net/", "provisioningState": "Succeeded",
+        "accessPolicies": []
+        if rbac
+        else [
+            {
+                "tenantId": estate.tenant_id,
+                "objectId": _guid(rng),
+                "permissions": {
+                    "keys": ["Get", "List"],
+                    "secrets": ["Get", "List"],
+                    "certificates": [],
+                },
+            }
+        ],
+        "enabledForDeployment": False,
+        "enabledForDiskEncryption": False,
+        "enabledForTemplateDeployment": False,
+        "enableSoftDelete": True,
+        "softDeleteRetentionInDays": 90,
+        "enableRbacAuthorization": rbac,
+        "vaultUri": f"https://{rec.name}.vault.azure.net/",
+        "provisioningState": "Succeeded",
         "publicNetworkAccess": "Enabled",
     }
     return body
@@ -829,18 +1124,25 @@ def _sql_server(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]
     body.update(_base(estate, rec))
     # SQL servers report `state`, not `provisioningState`, like the real service.
     body["properties"] = {
-        "administratorLogin": "sqladmin", "version": "12.0", "state": "Ready",
+        "administratorLogin": "sqladmin",
+        "version": "12.0",
+        "state": "Ready",
         "fullyQualifiedDomainName": f"{rec.name}.database.windows.net",
-        "privateEndpointConnections": [], "minimalTlsVersion": "1.2",
-        "publicNetworkAccess": "Enabled", "restrictOutboundNetworkAccess": "Disabled",
+        "privateEndpointConnections": [],
+        "minimalTlsVersion": "1.2",
+        "publicNetworkAccess": "Enabled",
+        "restrictOutboundNetworkAccess": "Disabled",
     }
     return body
 
 
 def _sql_database(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     system = rec.name == "master"
-    sku = ({"name": "System", "tier": "System", "capacity": 0} if system else
-           {"name": "S0", "tier": "Standard", "capacity": 10})
+    sku = (
+        {"name": "System", "tier": "System", "capacity": 0}
+        if system
+        else {"name": "S0", "tier": "Standard", "capacity": 10}
+    )
     body: dict[str, Any] = {"sku": sku, "kind": "v12.0,system" if system else "v12.0,user"}
     if system and rec.parent is not None:
         body["managedBy"] = rec.parent.id
@@ -852,16 +1154,23 @@ def _sql_database(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, An
     body["properties"] = {
         "collation": "SQL_Latin1_General_CP1_CI_AS",
         "maxSizeBytes": 32212254720 if system else 268435456000,
-        "status": "Online", "databaseId": _guid(rng), "creationDate": _iso(_created(rec)),
-        "currentServiceObjectiveName": sku["name"], "requestedServiceObjectiveName": sku["name"],
+        "status": "Online",
+        "databaseId": _guid(rng),
+        "creationDate": _iso(_created(rec)),
+        "currentServiceObjectiveName": sku["name"],
+        "requestedServiceObjectiveName": sku["name"],
         "defaultSecondaryLocation": _PAIRED.get(rec.location, ""),
-        "catalogCollation": "SQL_Latin1_General_CP1_CI_AS", "zoneRedundant": False,
-        "readScale": "Disabled", "currentSku": sku,
-        "currentBackupStorageRedundancy": "Geo", "requestedBackupStorageRedundancy": "Geo",
+        "catalogCollation": "SQL_Latin1_General_CP1_CI_AS",
+        "zoneRedundant": False,
+        "readScale": "Disabled",
+        "currentSku": sku,
+        "currentBackupStorageRedundancy": "Geo",
+        "requestedBackupStorageRedundancy": "Geo",
         "maintenanceConfigurationId": f"/subscriptions/{rec.sub}/providers/"
-                                      "Microsoft.Maintenance/publicMaintenanceConfigurations/"
-                                      "SQL_Default",
-        "isLedgerOn": False, "isInfraEncryptionEnabled": False,
+        "Microsoft.Maintenance/publicMaintenanceConfigurations/"
+        "SQL_Default",
+        "isLedgerOn": False,
+        "isInfraEncryptionEnabled": False,
     }
     return body
 
@@ -871,34 +1180,61 @@ def _site(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, Any]:
     host = f"{rec.name}.azurewebsites.net"
     prefix = _rg_prefix(rec)
     display = _DISPLAY_LOCATIONS.get(rec.location, rec.location)
-    body: dict[str, Any] = {"id": rec.id, "name": rec.name, "type": rec.type, "kind": kind,
-                            "location": display}
+    body: dict[str, Any] = {
+        "id": rec.id,
+        "name": rec.name,
+        "type": rec.type,
+        "kind": kind,
+        "location": display,
+    }
     tags = _tags(rec.h, _app(rec.h))
     if tags is not None:
         body["tags"] = tags
-    ips = ",".join(f"20.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
-                   for _ in range(4))
+    ips = ",".join(
+        f"20.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}" for _ in range(4)
+    )
     body["properties"] = {
-        "name": rec.name, "state": "Running", "hostNames": [host],
+        "name": rec.name,
+        "state": "Running",
+        "hostNames": [host],
         "webSpace": f"{rec.rg}-{display.replace(' ', '')}webspace",
-        "repositorySiteName": rec.name, "usageState": "Normal", "enabled": True,
+        "repositorySiteName": rec.name,
+        "usageState": "Normal",
+        "enabled": True,
         "enabledHostNames": [host, f"{rec.name}.scm.azurewebsites.net"],
         "availabilityState": "Normal",
         "hostNameSslStates": [
             {"name": host, "sslState": "Disabled", "hostType": "Standard"},
-            {"name": f"{rec.name}.scm.azurewebsites.net", "sslState": "Disabled",
-             "hostType": "Repository"}],
+            {
+                "name": f"{rec.name}.scm.azurewebsites.net",
+                "sslState": "Disabled",
+                "hostType": "Repository",
+            },
+        ],
         "serverFarmId": f"{prefix}/providers/Microsoft.Web/serverfarms/plan-{_app(rec.h)}",
-        "reserved": "linux" in kind, "isXenon": False, "hyperV": False,
-        "lastModifiedTimeUtc": _iso(_created(rec)), "storageRecoveryDefaultState": "Running",
-        "contentAvailabilityState": "Normal", "runtimeAvailabilityState": "Normal",
-        "httpsOnly": rng.random() < 0.8, "defaultHostName": host,
-        "outboundIpAddresses": ips, "possibleOutboundIpAddresses": ips,
-        "clientAffinityEnabled": False, "clientCertEnabled": False,
-        "resourceGroup": rec.rg, "publicNetworkAccess": "Enabled",
-        "siteConfig": {"numberOfWorkers": 1, "linuxFxVersion": "PYTHON|3.11"
-                       if "linux" in kind else "", "alwaysOn": False, "http20Enabled": True,
-                       "minTlsVersion": "1.2", "ftpsState": "FtpsOnly"},
+        "reserved": "linux" in kind,
+        "isXenon": False,
+        "hyperV": False,
+        "lastModifiedTimeUtc": _iso(_created(rec)),
+        "storageRecoveryDefaultState": "Running",
+        "contentAvailabilityState": "Normal",
+        "runtimeAvailabilityState": "Normal",
+        "httpsOnly": rng.random() < 0.8,
+        "defaultHostName": host,
+        "outboundIpAddresses": ips,
+        "possibleOutboundIpAddresses": ips,
+        "clientAffinityEnabled": False,
+        "clientCertEnabled": False,
+        "resourceGroup": rec.rg,
+        "publicNetworkAccess": "Enabled",
+        "siteConfig": {
+            "numberOfWorkers": 1,
+            "linuxFxVersion": "PYTHON|3.11" if "linux" in kind else "",
+            "alwaysOn": False,
+            "http20Enabled": True,
+            "minTlsVersion": "1.2",
+            "ftpsState": "FtpsOnly",
+        },
     }
     return body
 
@@ -914,21 +1250,33 @@ def _container_app(estate: Estate, rec: _Rec, rng: random.Random) -> dict[str, A
     body["properties"] = {
         "provisioningState": "Succeeded",
         "managedEnvironmentId": f"{_rg_prefix(rec)}/providers/Microsoft.App/managedEnvironments/"
-                                f"{env_name}",
+        f"{env_name}",
         "outboundIpAddresses": [f"20.{rng.randrange(256)}.{rng.randrange(256)}.1"],
-        "latestRevisionName": revision, "latestRevisionFqdn": f"{revision}.{domain}",
+        "latestRevisionName": revision,
+        "latestRevisionFqdn": f"{revision}.{domain}",
         "customDomainVerificationId": _hex(rng, 64),
         "configuration": {
-            "secrets": [], "activeRevisionsMode": "Single",
-            "ingress": {"fqdn": f"{rec.name}.{domain}", "external": True, "targetPort": 80,
-                        "transport": "Auto", "traffic": [{"weight": 100, "latestRevision": True}],
-                        "allowInsecure": False},
-            "registries": [], "dapr": None,
+            "secrets": [],
+            "activeRevisionsMode": "Single",
+            "ingress": {
+                "fqdn": f"{rec.name}.{domain}",
+                "external": True,
+                "targetPort": 80,
+                "transport": "Auto",
+                "traffic": [{"weight": 100, "latestRevision": True}],
+                "allowInsecure": False,
+            },
+            "registries": [],
+            "dapr": None,
         },
         "template": {
-            "containers": [{
-                "image": "mcr.microsoft.com/azuredocs/containerapps-helloworld:latest",
-                "name": rec.name, "resources": {"cpu": 0.5, "memory": "1Gi"}}],
+            "containers": [
+                {
+                    "image": "mcr.microsoft.com/azuredocs/containerapps-helloworld:latest",
+                    "name": rec.name,
+                    "resources": {"cpu": 0.5, "memory": "1Gi"},
+                }
+            ],
             "scale": {"minReplicas": rng.randrange(2), "maxReplicas": 10},
         },
     }

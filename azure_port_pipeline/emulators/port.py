@@ -163,8 +163,10 @@ class PortEmulator:
             return self.base_url
         server = self._bind()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1},
-            name=f"port-emulator-{self.base_url}", daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"port-emulator-{self.base_url}",
+            daemon=True,
         )
         self._thread.start()
         return self.base_url
@@ -255,14 +257,22 @@ class PortEmulator:
             return self.store.count(blueprint)
 
     def put_entity(
-        self, blueprint: str, body: dict[str, Any], *, datasource: str = "",
+        self,
+        blueprint: str,
+        body: dict[str, Any],
+        *,
+        datasource: str = "",
         create_missing_related_entities: bool = True,
     ) -> dict[str, Any]:
         """Write an entity without HTTP (validated like an upsert), e.g. to seed a catalog
         with entities "owned by someone else"."""
-        opts = UpsertOptions(upsert=True, merge=False,
-                             create_missing_related_entities=create_missing_related_entities,
-                             datasource=datasource, actor="emulator")
+        opts = UpsertOptions(
+            upsert=True,
+            merge=False,
+            create_missing_related_entities=create_missing_related_entities,
+            datasource=datasource,
+            actor="emulator",
+        )
         with self.store.lock:
             _, entity = self.store.upsert(blueprint, copy.deepcopy(body), opts)
             return copy.deepcopy(entity.to_api(with_datasource=True))
@@ -283,7 +293,11 @@ class PortEmulator:
 
     # ----------------------------------------------------------------- dispatching
     def dispatch(
-        self, method: str, raw_path: str, query: dict[str, list[str]], body: Any,
+        self,
+        method: str,
+        raw_path: str,
+        query: dict[str, list[str]],
+        body: Any,
         headers: dict[str, str],
     ) -> tuple[int, dict[str, Any]]:
         """Route, authenticate and run one decoded request (no faults here)."""
@@ -294,8 +308,12 @@ class PortEmulator:
             raise PortApiError(404, "not_found", f"Route {method}:{raw_path} not found")
         client_id = self.tokens.verify(headers.get("authorization"))
         request = ApiRequest(
-            store=self.store, params=params, query=query, body=body,
-            datasource=headers.get("user-agent", ""), actor=client_id,
+            store=self.store,
+            params=params,
+            query=query,
+            body=body,
+            datasource=headers.get("user-agent", ""),
+            actor=client_id,
         )
         with self.store.lock:
             return handler(request)
@@ -387,8 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(status, body, decision)
 
-    def _run(self, emu: PortEmulator, raw_path: str, raw_query: str, raw_body: bytes
-             ) -> tuple[int, dict[str, Any]]:
+    def _run(
+        self, emu: PortEmulator, raw_path: str, raw_query: str, raw_body: bytes
+    ) -> tuple[int, dict[str, Any]]:
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
         except (ValueError, UnicodeDecodeError):
@@ -420,8 +439,11 @@ class _Handler(BaseHTTPRequestHandler):
             message = "Rate limit exceeded, please retry later"
             body = {"ok": False, "error": "rate_limit_exceeded", "message": message}
         else:
-            body = {"ok": False, "error": error_code_for(status),
-                    "message": f"Injected fault: HTTP {status}"}
+            body = {
+                "ok": False,
+                "error": error_code_for(status),
+                "message": f"Injected fault: HTTP {status}",
+            }
         self._send(status, body, decision)
 
     def _send(self, status: int, body: dict[str, Any], decision: Decision) -> None:
@@ -465,6 +487,7 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
         with open(blueprints_file, encoding="utf-8") as fh:
             emu.add_blueprints(json.load(fh))
     emu.serve_forever(
-        announce=lambda url: print(f"Port emulator listening on {url} (routes under /v1)",
-                                   flush=True)
+        announce=lambda url: print(
+            f"Port emulator listening on {url} (routes under /v1)", flush=True
+        )
     )

@@ -112,8 +112,14 @@ class Faults:
             self.throttled = 0
 
     # ---------------------------------------------------------------------- one-shots
-    def fail_next(self, n: int = 1, status: int = 500, *, route: str | None = None,
-                  retry_after: float | None = None) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        *,
+        route: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         """The next `n` matching requests get `status` with Port's error body (not handled).
 
         route: None for any request, else a substring of the counter key, e.g.
@@ -129,8 +135,9 @@ class Faults:
         """
         self._queue(n, OneShot("drop_after" if after else "drop", route))
 
-    def throttle_next(self, n: int = 1, *, route: str | None = None,
-                      retry_after: float | None = 1.0) -> None:
+    def throttle_next(
+        self, n: int = 1, *, route: str | None = None, retry_after: float | None = 1.0
+    ) -> None:
         """The next `n` matching requests get 429; `Retry-After` when retry_after is set."""
         self._queue(n, OneShot("throttle", route, status=429, retry_after=retry_after))
 
@@ -150,8 +157,10 @@ class Faults:
 
     def _queue(self, n: int, shot: OneShot) -> None:
         with self._lock:
-            self._shots.extend(OneShot(shot.kind, shot.route, shot.status, shot.delay,
-                                       shot.retry_after) for _ in range(n))
+            self._shots.extend(
+                OneShot(shot.kind, shot.route, shot.status, shot.delay, shot.retry_after)
+                for _ in range(n)
+            )
 
     # ------------------------------------------------------------------------ decide
     def decide(self, route_key: str, now: float | None = None) -> Decision:
@@ -215,8 +224,9 @@ class Faults:
         else:
             reset = str(max(0, math.ceil(reset_at - now)))
         return {
-            "x-ratelimit-period": str(int(self.rate_window) if self.rate_window.is_integer()
-                                      else self.rate_window),
+            "x-ratelimit-period": str(
+                int(self.rate_window) if self.rate_window.is_integer() else self.rate_window
+            ),
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(max(0, limit - self._window_used)),
             "x-ratelimit-reset": reset,

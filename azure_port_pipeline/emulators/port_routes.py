@@ -113,8 +113,9 @@ def bulk_upsert(req: ApiRequest) -> Response:
         raise invalid_request(f"body must NOT have additional properties ({sorted(extra)})")
     if "entities" not in body:
         raise invalid_request("body must have required property 'entities'")
-    entities = require_list(body["entities"], "body/entities", min_items=1,
-                            max_items=BULK_MAX_ENTITIES)
+    entities = require_list(
+        body["entities"], "body/entities", min_items=1, max_items=BULK_MAX_ENTITIES
+    )
     for index, entity in enumerate(entities):
         check_entity_body(entity, f"body/entities/{index}")
     blueprint = req.params["bp"]
@@ -125,13 +126,15 @@ def bulk_upsert(req: ApiRequest) -> Response:
         try:
             created, stored = req.store.upsert(blueprint, entity, opts)
         except PortApiError as exc:
-            errors.append({
-                "identifier": entity.get("identifier", ""),
-                "index": index,
-                "statusCode": exc.status,
-                "error": exc.error,
-                "message": exc.message,
-            })
+            errors.append(
+                {
+                    "identifier": entity.get("identifier", ""),
+                    "index": index,
+                    "statusCode": exc.status,
+                    "error": exc.error,
+                    "message": exc.message,
+                }
+            )
             continue
         results.append({"created": created, "identifier": stored.identifier, "index": index})
     status = 207 if errors else 200
@@ -157,17 +160,20 @@ def _update_entity(req: ApiRequest, *, merge: bool) -> Response:
     check_entity_body(req.body, "body")
     req.store.entity(blueprint, identifier)
     opts = UpsertOptions(
-        upsert=True, merge=merge,
+        upsert=True,
+        merge=merge,
         create_missing_related_entities=req.flag("create_missing_related_entities"),
-        datasource=req.datasource, actor=req.actor,
+        datasource=req.datasource,
+        actor=req.actor,
     )
     _, entity = req.store.upsert(blueprint, {**req.body, "identifier": identifier}, opts)
     return 200, {"ok": True, "entity": entity.to_api()}
 
 
 def delete_entity(req: ApiRequest) -> Response:
-    req.store.delete(req.params["bp"], req.params["id"],
-                     delete_dependents=req.flag("delete_dependents"))
+    req.store.delete(
+        req.params["bp"], req.params["id"], delete_dependents=req.flag("delete_dependents")
+    )
     return 200, {"ok": True}
 
 
@@ -175,8 +181,9 @@ def bulk_delete(req: ApiRequest) -> Response:
     """1-100 identifiers of one blueprint. Identifiers that do not exist are skipped; one
     with dependents (and no delete_dependents) refuses the whole request before deleting."""
     body = req.json_object()
-    ids = require_list(body.get("entities"), "body/entities", min_items=1,
-                       max_items=BULK_DELETE_MAX)
+    ids = require_list(
+        body.get("entities"), "body/entities", min_items=1, max_items=BULK_DELETE_MAX
+    )
     for index, identifier in enumerate(ids):
         if not isinstance(identifier, str):
             raise invalid_request(f"body/entities/{index} must be string")
@@ -190,7 +197,8 @@ def bulk_delete(req: ApiRequest) -> Response:
             outside = [d for d in req.store.dependents(blueprint, identifier) if d not in doomed]
             if outside:
                 raise PortApiError(
-                    403, "has_dependents",
+                    403,
+                    "has_dependents",
                     f'Entity "{identifier}" of blueprint "{blueprint}" has dependent entities; '
                     "pass delete_dependents=true to delete them too",
                 )
@@ -239,7 +247,8 @@ def search_blueprint(req: ApiRequest) -> Response:
     exclude = _string_list(body.get("exclude"), "body/exclude")
     page, last = run_search(req.store, query, blueprint=blueprint, after=after, limit=limit)
     response: dict[str, Any] = {
-        "ok": True, "entities": [project(e, include, exclude) for e in page],
+        "ok": True,
+        "entities": [project(e, include, exclude) for e in page],
     }
     if last is not None:
         response["next"] = encode_cursor(last)

@@ -21,8 +21,17 @@ from azure_port_pipeline.emulators.port_store import PortStore, StoredEntity
 Predicate = Callable[[StoredEntity], bool]
 
 STRING_OPERATORS = {
-    "=", "!=", "contains", "doesNotContains", "beginsWith", "doesNotBeginsWith", "endsWith",
-    "doesNotEndsWith", "in", "notIn", "containsAny",
+    "=",
+    "!=",
+    "contains",
+    "doesNotContains",
+    "beginsWith",
+    "doesNotBeginsWith",
+    "endsWith",
+    "doesNotEndsWith",
+    "in",
+    "notIn",
+    "containsAny",
 }
 NUMBER_OPERATORS = {">", ">=", "<", "<="}
 EMPTY_OPERATORS = {"isEmpty", "isNotEmpty"}
@@ -131,6 +140,7 @@ def _string_rule(
             return lambda e: not hit(getter(e))
         return lambda e: hit(getter(e))
     if operator in ("=", "!="):
+
         def equals(field: Any) -> bool:
             if isinstance(field, list) and not isinstance(value, list):
                 return value in field
@@ -244,7 +254,7 @@ def _reachable(
     store: PortStore, starts: Iterable[tuple[str, str]], direction: str | None
 ) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
-    for want in (["downstream", "upstream"] if direction is None else [direction]):
+    for want in ["downstream", "upstream"] if direction is None else [direction]:
         seen: set[tuple[str, str]] = set()
         queue = deque(starts)
         while queue:
@@ -274,8 +284,12 @@ def _neighbours(store: PortStore, key: tuple[str, str], direction: str) -> list[
 
 # ------------------------------------------------------------------------ running searches
 def run_search(
-    store: PortStore, query: CompiledQuery, *, blueprint: str | None = None,
-    after: int = 0, limit: int | None = None,
+    store: PortStore,
+    query: CompiledQuery,
+    *,
+    blueprint: str | None = None,
+    after: int = 0,
+    limit: int | None = None,
 ) -> tuple[list[StoredEntity], int | None]:
     """Entities matching `query` in seq order after cursor `after`.
 
@@ -293,9 +307,7 @@ def run_search(
     return page, None
 
 
-def _blueprints_to_scan(
-    store: PortStore, query: CompiledQuery, blueprint: str | None
-) -> list[str]:
+def _blueprints_to_scan(store: PortStore, query: CompiledQuery, blueprint: str | None) -> list[str]:
     if blueprint is not None:
         if query.blueprint is not None and query.blueprint != blueprint:
             return []
@@ -343,14 +355,22 @@ def parse_limit(value: Any) -> int:
 
 
 META_FIELDS = {
-    "$identifier": "identifier", "$title": "title", "$icon": "icon", "$team": "team",
-    "$blueprint": "blueprint", "$createdAt": "createdAt", "$updatedAt": "updatedAt",
-    "$createdBy": "createdBy", "$updatedBy": "updatedBy", "$datasource": "datasource",
+    "$identifier": "identifier",
+    "$title": "title",
+    "$icon": "icon",
+    "$team": "team",
+    "$blueprint": "blueprint",
+    "$createdAt": "createdAt",
+    "$updatedAt": "updatedAt",
+    "$createdBy": "createdBy",
+    "$updatedBy": "updatedBy",
+    "$datasource": "datasource",
 }
 
 
-def project(entity: StoredEntity, include: list[str] | None, exclude: list[str] | None
-            ) -> dict[str, Any]:
+def project(
+    entity: StoredEntity, include: list[str] | None, exclude: list[str] | None
+) -> dict[str, Any]:
     """Port's `include`/`exclude`: `$meta` names, property or relation ids, or dotted paths
     (`properties.x`). `$datasource` is only returned when explicitly included."""
     wants_datasource = bool(include) and "$datasource" in include  # type: ignore[operator]

@@ -70,8 +70,9 @@ class StoredEntity:
             "icon": self.icon,
             "team": list(self.team),
             "properties": dict(self.properties),
-            "relations": {k: (list(v) if isinstance(v, list) else v)
-                          for k, v in self.relations.items()},
+            "relations": {
+                k: (list(v) if isinstance(v, list) else v) for k, v in self.relations.items()
+            },
             "blueprint": self.blueprint,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
@@ -168,7 +169,8 @@ class PortStore:
         identifier = body["identifier"]
         if identifier in self._blueprints:
             raise PortApiError(
-                409, "identifier_taken",
+                409,
+                "identifier_taken",
                 f'A blueprint with identifier "{identifier}" already exists',
             )
         self._check_relation_targets(identifier, body.get("relations") or {})
@@ -234,14 +236,16 @@ class PortStore:
         count = len(self._entities[identifier])
         if count:
             raise PortApiError(
-                422, "has_dependents",
+                422,
+                "has_dependents",
                 f'Blueprint "{identifier}" still has {count} entities; delete them first',
             )
         for other in self._blueprints.values():
             for name, rel in (other.get("relations") or {}).items():
                 if rel["target"] == identifier and other["identifier"] != identifier:
                     raise PortApiError(
-                        422, "has_dependents",
+                        422,
+                        "has_dependents",
                         f'Blueprint "{other["identifier"]}" has relation "{name}" '
                         f'targeting "{identifier}"',
                     )
@@ -261,7 +265,10 @@ class PortStore:
 
     @staticmethod
     def _normalise_blueprint(
-        body: dict[str, Any], created_at: str, updated_at: str, created_by: str,
+        body: dict[str, Any],
+        created_at: str,
+        updated_at: str,
+        created_by: str,
         updated_by: str,
     ) -> dict[str, Any]:
         stored = copy.deepcopy(body)
@@ -336,9 +343,9 @@ class PortStore:
         existing = self._entities[blueprint].get(identifier)
         if existing is not None and not opts.upsert:
             raise PortApiError(
-                409, "identifier_taken",
-                f'Entity with identifier "{identifier}" of blueprint "{blueprint}" already '
-                "exists",
+                409,
+                "identifier_taken",
+                f'Entity with identifier "{identifier}" of blueprint "{blueprint}" already exists',
             )
         self._apply_reject_hook(blueprint, {**body, "identifier": identifier})
         merge = opts.merge and existing is not None
@@ -359,9 +366,17 @@ class PortStore:
             return existing is None, preview
         for target_bp, target_id in missing:
             self._store_placeholder(target_bp, target_id, opts)
-        return self._write(blueprint, identifier, existing, opts,
-                           title=title, icon=icon, team=team,
-                           properties=properties, relations=relations)
+        return self._write(
+            blueprint,
+            identifier,
+            existing,
+            opts,
+            title=title,
+            icon=icon,
+            team=team,
+            properties=properties,
+            relations=relations,
+        )
 
     def _apply_reject_hook(self, blueprint: str, body: dict[str, Any]) -> None:
         if self.reject_hook is None:
@@ -422,7 +437,8 @@ class PortStore:
                 )
             if isinstance(value, list) and not rel["many"]:
                 raise PortApiError(
-                    422, "relation_many_violation",
+                    422,
+                    "relation_many_violation",
                     f'Relation "{name}" of blueprint "{blueprint}" is not "many" but an array '
                     "was given",
                 )
@@ -432,7 +448,8 @@ class PortStore:
         for name, rel in defs.items():
             if rel["required"] and not normalised.get(name):
                 raise PortApiError(
-                    422, "required_relation",
+                    422,
+                    "required_relation",
                     f'Relation "{name}" is required for entity "{identifier}" of blueprint '
                     f'"{blueprint}"',
                 )
@@ -463,14 +480,28 @@ class PortStore:
     def _new_entity(self, blueprint: str, identifier: str, opts: UpsertOptions) -> StoredEntity:
         now = iso_now()
         return StoredEntity(
-            blueprint=blueprint, identifier=identifier, title=None, icon=None, team=[],
-            properties={}, relations={}, created_at=now, updated_at=now,
-            created_by=opts.actor, updated_by=opts.actor, datasource=opts.datasource, seq=0,
+            blueprint=blueprint,
+            identifier=identifier,
+            title=None,
+            icon=None,
+            team=[],
+            properties={},
+            relations={},
+            created_at=now,
+            updated_at=now,
+            created_by=opts.actor,
+            updated_by=opts.actor,
+            datasource=opts.datasource,
+            seq=0,
         )
 
     def _write(
-        self, blueprint: str, identifier: str, existing: StoredEntity | None,
-        opts: UpsertOptions, **fields: Any,
+        self,
+        blueprint: str,
+        identifier: str,
+        existing: StoredEntity | None,
+        opts: UpsertOptions,
+        **fields: Any,
     ) -> tuple[bool, StoredEntity]:
         if existing is None:
             entity = self._new_entity(blueprint, identifier, opts)
@@ -502,9 +533,7 @@ class PortStore:
         self._entities[entity.blueprint][entity.identifier] = entity
         self._by_seq[entity.seq] = entity
         self._bp_index[entity.blueprint].add(entity.seq)
-        self._ds_index.setdefault((entity.blueprint, entity.datasource), SeqIndex()).add(
-            entity.seq
-        )
+        self._ds_index.setdefault((entity.blueprint, entity.datasource), SeqIndex()).add(entity.seq)
         self._link_relations(entity)
 
     def _reindex(self, entity: StoredEntity, datasource: str) -> None:
@@ -542,8 +571,13 @@ class PortStore:
                     del self._incoming[target]
 
     def dependents(self, blueprint: str, identifier: str) -> list[EntityKey]:
-        return sorted({(bp, ident) for bp, ident, _ in self.incoming((blueprint, identifier))
-                       if (bp, ident) != (blueprint, identifier)})
+        return sorted(
+            {
+                (bp, ident)
+                for bp, ident, _ in self.incoming((blueprint, identifier))
+                if (bp, ident) != (blueprint, identifier)
+            }
+        )
 
     def delete(self, blueprint: str, identifier: str, *, delete_dependents: bool) -> list[str]:
         """Delete one entity; with `delete_dependents` also (transitively) every entity
@@ -552,7 +586,8 @@ class PortStore:
         dependents = self.dependents(blueprint, identifier)
         if dependents and not delete_dependents:
             raise PortApiError(
-                403, "has_dependents",
+                403,
+                "has_dependents",
                 f'Entity "{identifier}" of blueprint "{blueprint}" has {len(dependents)} '
                 "dependent entities; pass delete_dependents=true to delete them too",
             )
@@ -588,4 +623,3 @@ def _normalise_team(team: Any) -> list[str]:
     if isinstance(team, str):
         return [team]
     return list(team)
-

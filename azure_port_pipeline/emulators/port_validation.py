@@ -27,8 +27,20 @@ BULK_DELETE_MAX = 100
 
 PROPERTY_TYPES = ("string", "number", "boolean", "object", "array")
 PROPERTY_FORMATS = (
-    "date-time", "url", "email", "idn-email", "ipv4", "ipv6", "markdown", "yaml", "user",
-    "blueprints", "team", "timer", "proto", "labeled-url",
+    "date-time",
+    "url",
+    "email",
+    "idn-email",
+    "ipv4",
+    "ipv6",
+    "markdown",
+    "yaml",
+    "user",
+    "blueprints",
+    "team",
+    "timer",
+    "proto",
+    "labeled-url",
 )
 RELATION_KEYS = {"title", "target", "required", "many", "description", "type"}
 
@@ -211,7 +223,12 @@ def _check_relations(relations: Any) -> None:
 
 
 _JSON_TYPE_NAMES = {
-    str: "string", bool: "boolean", int: "number", float: "number", dict: "object", list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    dict: "object",
+    list: "array",
 }
 
 

@@ -26,8 +26,9 @@ class TlsMaterial:
     server_context: ssl.SSLContext
 
 
-def make_tls(ca_file: str | Path | None = None,
-             hosts: tuple[str, ...] = DEFAULT_HOSTS) -> TlsMaterial:
+def make_tls(
+    ca_file: str | Path | None = None, hosts: tuple[str, ...] = DEFAULT_HOSTS
+) -> TlsMaterial:
     """Create a CA + server certificate; write the CA PEM to `ca_file` (a temp file if None)."""
     ca = trustme.CA()
     leaf = ca.issue_cert(*hosts)

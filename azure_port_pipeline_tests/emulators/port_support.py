@@ -57,24 +57,31 @@ class PortSession:
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.http.request(method, self.url(path), timeout=10, **kwargs)
 
-    def bulk(self, blueprint: str, entities: list[dict[str, Any]], **params: Any
-             ) -> requests.Response:
+    def bulk(
+        self, blueprint: str, entities: list[dict[str, Any]], **params: Any
+    ) -> requests.Response:
         query = {"upsert": "true", **{k: str(v).lower() for k, v in params.items()}}
-        return self.request("POST", f"/v1/blueprints/{blueprint}/entities/bulk",
-                            params=query, json={"entities": entities})
+        return self.request(
+            "POST",
+            f"/v1/blueprints/{blueprint}/entities/bulk",
+            params=query,
+            json={"entities": entities},
+        )
 
     def upsert(self, blueprint: str, entity: dict[str, Any], **params: Any) -> requests.Response:
         query = {"upsert": "true", **{k: str(v).lower() for k, v in params.items()}}
-        return self.request("POST", f"/v1/blueprints/{blueprint}/entities",
-                            params=query, json=entity)
+        return self.request(
+            "POST", f"/v1/blueprints/{blueprint}/entities", params=query, json=entity
+        )
 
     def get_entity(self, blueprint: str, identifier: str) -> requests.Response:
         return self.request("GET", f"/v1/blueprints/{blueprint}/entities/{enc(identifier)}")
 
     def delete_entity(self, blueprint: str, identifier: str, **params: Any) -> requests.Response:
         query = {k: str(v).lower() for k, v in params.items()}
-        return self.request("DELETE", f"/v1/blueprints/{blueprint}/entities/{enc(identifier)}",
-                            params=query)
+        return self.request(
+            "DELETE", f"/v1/blueprints/{blueprint}/entities/{enc(identifier)}", params=query
+        )
 
     def search(self, blueprint: str, body: dict[str, Any]) -> requests.Response:
         return self.request("POST", f"/v1/blueprints/{blueprint}/entities/search", json=body)

@@ -67,8 +67,12 @@ def test_resource_groups_list_page_and_get(azure_emulator_factory):
     emu = azure_emulator_factory(page_size=3)
     client = _rm(emu)
     groups = [g.as_dict() for g in client.resource_groups.list()]
-    assert [g["name"] for g in groups] == ["rg-platform-prod", "My-RG", "rg_legacy.app(old)",
-                                           "rg-data.weu"]
+    assert [g["name"] for g in groups] == [
+        "rg-platform-prod",
+        "My-RG",
+        "rg_legacy.app(old)",
+        "rg-data.weu",
+    ]
     assert groups[0]["properties"]["provisioningState"] == "Succeeded"
     assert emu.counters["GET /subscriptions/{sub}/resourcegroups"] == 2
     assert client.resource_groups.get("my-rg").name == "My-RG"  # case-insensitive, casing kept
@@ -107,8 +111,10 @@ def test_resource_group_scoped_listing(azure_emulator_clean):
     emu = azure_emulator_clean
     sub = emu.estate.subscription_ids[0]
     client = _rm(emu, sub)
-    items, _, _ = _walk(client, f"/subscriptions/{sub}/resourceGroups/my-rg/providers/"
-                                f"{STORAGE}?api-version=2023-01-01")
+    items, _, _ = _walk(
+        client,
+        f"/subscriptions/{sub}/resourceGroups/my-rg/providers/{STORAGE}?api-version=2023-01-01",
+    )
     expected = [r.id for r in emu.estate.list_type(sub, STORAGE) if r.rg == "My-RG"]
     assert [i["id"] for i in items] == expected and expected
 
@@ -126,8 +132,9 @@ def test_unsupported_api_version_is_no_registered_provider(azure_emulator_clean)
     with pytest.raises(HttpResponseError) as caught:
         client.resources.get_by_id(some_id, api_version="2015-01-01")
     assert caught.value.status_code == 400
-    status, body = _get(client, f"/subscriptions/{sub}/providers/Microsoft.Nope/things"
-                                "?api-version=2023-01-01")
+    status, body = _get(
+        client, f"/subscriptions/{sub}/providers/Microsoft.Nope/things?api-version=2023-01-01"
+    )
     assert status == 400 and body["error"]["code"] == "InvalidResourceNamespace"
 
 
@@ -150,8 +157,11 @@ def test_get_by_id_is_case_insensitive_and_404s_like_arm(azure_emulator_clean):
     emu = azure_emulator_clean
     sub = emu.estate.subscription_ids[0]
     client = _rm(emu, sub)
-    record = next(r for r in emu.estate.list_type(sub, "Microsoft.Compute/virtualMachines")
-                  if "." in r.name or "/MY-RG/" in r.id)
+    record = next(
+        r
+        for r in emu.estate.list_type(sub, "Microsoft.Compute/virtualMachines")
+        if "." in r.name or "/MY-RG/" in r.id
+    )
     got = client.resources.get_by_id(record.id.lower(), api_version="2023-03-01")
     assert got.id == record.id  # the estate's casing, whatever the request's
     assert got.properties["provisioningState"] == "Succeeded"

@@ -21,8 +21,9 @@ from azure_port_pipeline_tests.azure_fixtures import credential_for, sdk_kwargs
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE = REPO / "node_modules" / ".bin" / "azurite-queue"
-AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
-               "KBHBeksoGMGw==")
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 WINDOW_QUERY = """resourcechanges
 | extend changeTime = todatetime(properties.changeAttributes.timestamp),
          targetResourceId = tostring(properties.targetResourceId),
@@ -38,16 +39,21 @@ def emu(azure_emulator_factory):
 
 def _graph(emu, query):
     client = ResourceGraphClient(credential_for(emu), **sdk_kwargs(emu))
-    return client.resources(QueryRequest(subscriptions=emu.estate.subscription_ids,
-                                         query=query)).data
+    return client.resources(
+        QueryRequest(subscriptions=emu.estate.subscription_ids, query=query)
+    ).data
 
 
 def _new_account(sub: str, name: str = "stchanges0001") -> dict:
-    return {"id": f"/subscriptions/{sub}/resourceGroups/My-RG/providers/"
-                  f"Microsoft.Storage/storageAccounts/{name}",
-            "type": "Microsoft.Storage/storageAccounts", "location": "westeurope",
-            "kind": "StorageV2", "sku": {"name": "Standard_LRS", "tier": "Standard"},
-            "properties": {"provisioningState": "Succeeded", "accessTier": "Hot"}}
+    return {
+        "id": f"/subscriptions/{sub}/resourceGroups/My-RG/providers/"
+        f"Microsoft.Storage/storageAccounts/{name}",
+        "type": "Microsoft.Storage/storageAccounts",
+        "location": "westeurope",
+        "kind": "StorageV2",
+        "sku": {"name": "Standard_LRS", "tier": "Standard"},
+        "properties": {"provisioningState": "Succeeded", "accessTier": "Hot"},
+    }
 
 
 def test_create_update_delete_are_recorded_and_visible_in_resourcechanges(emu):
@@ -56,9 +62,11 @@ def test_create_update_delete_are_recorded_and_visible_in_resourcechanges(emu):
     emu.clock = lambda: start + timedelta(days=1)
     account = _new_account(sub)
     emu.create_resource(account, at=start + timedelta(minutes=1))
-    emu.update_resource(account["id"], {"properties.accessTier": "Cool",
-                                        "tags": {"env": "prod"}},
-                        at=start + timedelta(minutes=2))
+    emu.update_resource(
+        account["id"],
+        {"properties.accessTier": "Cool", "tags": {"env": "prod"}},
+        at=start + timedelta(minutes=2),
+    )
     emu.delete_resource(account["id"], at=start + timedelta(minutes=3))
     rows = _graph(emu, WINDOW_QUERY.format(since="2030-01-01T00:00:00Z"))
     assert [r["changeType"] for r in rows] == ["Create", "Update", "Delete"]
@@ -70,11 +78,13 @@ def test_create_update_delete_are_recorded_and_visible_in_resourcechanges(emu):
     assert props["targetResourceType"] == "microsoft.storage/storageaccounts"
     assert props["changes"] == {
         "properties.accessTier": {"previousValue": "Hot", "newValue": "Cool"},
-        "tags.env": {"previousValue": None, "newValue": "prod"}}
+        "tags.env": {"previousValue": None, "newValue": "prod"},
+    }
     attributes = props["changeAttributes"]
     assert attributes["timestamp"] == "2030-01-01T00:02:00.000Z"
     assert attributes["changesCount"] == 2 and attributes["operation"] == (
-        "Microsoft.Storage/storageAccounts/write")
+        "Microsoft.Storage/storageAccounts/write"
+    )
     assert attributes["previousResourceSnapshotId"] and attributes["newResourceSnapshotId"]
     assert "changes" not in rows[0]["properties"]
     assert rows[0]["properties"]["changeAttributes"]["previousResourceSnapshotId"] is None
@@ -96,20 +106,27 @@ def test_changes_are_visible_through_arm_reads(emu):
 def test_resource_group_changes_go_to_resourcecontainerchanges(emu):
     sub = emu.estate.subscription_ids[0]
     rg_id = f"/subscriptions/{sub}/resourceGroups/rg-fresh"
-    emu.create_resource({"id": rg_id, "type": "Microsoft.Resources/resourceGroups",
-                         "location": "eastus"})
+    emu.create_resource(
+        {"id": rg_id, "type": "Microsoft.Resources/resourceGroups", "location": "eastus"}
+    )
     account = _new_account(sub, "stinfresh01")
     account["id"] = account["id"].replace("/My-RG/", "/rg-fresh/")
     emu.create_resource(account)
     removed = emu.delete_resource(rg_id)
     assert [b["id"] for b in removed] == [account["id"], rg_id]
-    containers = _graph(emu, "resourcecontainerchanges | project "
-                             "changeType = tostring(properties.changeType), "
-                             "target = tostring(properties.targetResourceId)")
+    containers = _graph(
+        emu,
+        "resourcecontainerchanges | project "
+        "changeType = tostring(properties.changeType), "
+        "target = tostring(properties.targetResourceId)",
+    )
     assert [(r["changeType"], r["target"]) for r in containers] == [
-        ("Create", rg_id), ("Delete", rg_id)]
-    resources = _graph(emu, "resourcechanges | project "
-                            "changeType = tostring(properties.changeType)")
+        ("Create", rg_id),
+        ("Delete", rg_id),
+    ]
+    resources = _graph(
+        emu, "resourcechanges | project changeType = tostring(properties.changeType)"
+    )
     assert [r["changeType"] for r in resources] == ["Create", "Delete"]
 
 
@@ -137,9 +154,19 @@ def azurite_queue():
     )
     port = _free_port()
     process = subprocess.Popen(
-        [str(AZURITE), "--queueHost", "127.0.0.1", "--queuePort", str(port),
-         "--inMemoryPersistence", "--silent", "--skipApiVersionCheck"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(AZURITE),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(port),
+            "--inMemoryPersistence",
+            "--silent",
+            "--skipApiVersionCheck",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -151,9 +178,11 @@ def azurite_queue():
                 pytest.fail("Azurite did not start")
             time.sleep(0.1)
     try:
-        yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-               f"AccountKey={AZURITE_KEY};"
-               f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};"
+            f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
     finally:
         process.kill()  # in-memory: nothing to flush, and SIGTERM waits on open connections
         process.wait(timeout=10)
@@ -172,7 +201,9 @@ def test_event_grid_events_reach_the_storage_queue(emu, azurite_queue):
     messages = list(queue.receive_messages(messages_per_page=32))
     events = [json.loads(base64.b64decode(m.content)) for m in messages]
     assert [e["eventType"] for e in events] == [
-        "Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess"]
+        "Microsoft.Resources.ResourceWriteSuccess",
+        "Microsoft.Resources.ResourceDeleteSuccess",
+    ]
     write = events[0]
     assert write["topic"] == f"/subscriptions/{sub}" and write["subject"] == account["id"]
     assert write["dataVersion"] and write["id"] and write["eventTime"].endswith("Z")

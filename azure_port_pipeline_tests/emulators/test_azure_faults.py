@@ -34,9 +34,13 @@ def test_arm_429_carries_retry_after_and_code(azure_emulator_clean):
     emu = azure_emulator_clean
     emu.faults.throttle_arm(times=1, retry_after=7)
     client = _rm(emu, retry_total=0)
-    response = client.send_request(HttpRequest(
-        "GET", f"/subscriptions/{emu.estate.subscription_ids[0]}/resourcegroups"
-               "?api-version=2025-04-01"))
+    response = client.send_request(
+        HttpRequest(
+            "GET",
+            f"/subscriptions/{emu.estate.subscription_ids[0]}/resourcegroups"
+            "?api-version=2025-04-01",
+        )
+    )
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "7"
     assert response.json()["error"]["code"] == "TooManyRequests"
@@ -49,8 +53,9 @@ def test_5xx_n_times_on_one_route_pattern(azure_emulator_clean):
     client = _rm(emu, retry_backoff_factor=0.01)
     sub = emu.estate.subscription_ids[0]
     assert len(list(client.resource_groups.list())) == 4  # other routes unaffected
-    response = client.send_request(HttpRequest(
-        "GET", f"/subscriptions/{sub}/providers/{STORAGE}?api-version=2023-01-01"))
+    response = client.send_request(
+        HttpRequest("GET", f"/subscriptions/{sub}/providers/{STORAGE}?api-version=2023-01-01")
+    )
     assert response.status_code == 200  # the SDK retried through both 503s
     assert emu.counters["GET /subscriptions/{sub}/providers/{namespace}/{type}"] == 3
     with pytest.raises(ValueError):
@@ -76,8 +81,9 @@ def test_forbidden_subscription_answers_403(azure_emulator_clean):
     assert f"/subscriptions/{blocked}" in caught.value.error.message
     assert list(_rm(emu, allowed).resource_groups.list())
     graph = ResourceGraphClient(credential_for(emu), **sdk_kwargs(emu))
-    rows = graph.resources(QueryRequest(subscriptions=[blocked, allowed],
-                                        query="resources | distinct subscriptionId")).data
+    rows = graph.resources(
+        QueryRequest(subscriptions=[blocked, allowed], query="resources | distinct subscriptionId")
+    ).data
     assert rows == [{"subscriptionId": allowed}]
 
 
@@ -100,8 +106,9 @@ def test_listing_breaks_mid_way(azure_emulator_clean):
     again = client.send_request(HttpRequest("GET", response.request.url))
     assert again.status_code == 500  # every later page, every time
     other = emu.estate.subscription_ids[1]
-    fine = client.send_request(HttpRequest(
-        "GET", f"/subscriptions/{other}/providers/{STORAGE}?api-version=2023-01-01"))
+    fine = client.send_request(
+        HttpRequest("GET", f"/subscriptions/{other}/providers/{STORAGE}?api-version=2023-01-01")
+    )
     assert fine.status_code == 200
 
 
@@ -110,8 +117,9 @@ def test_graph_throttle_and_graph_5xx(azure_emulator_clean):
     emu.graph_quota.quota = None
     try:
         graph = ResourceGraphClient(credential_for(emu), **sdk_kwargs(emu), retry_total=0)
-        request = QueryRequest(subscriptions=emu.estate.subscription_ids,
-                               query="resources | take 1")
+        request = QueryRequest(
+            subscriptions=emu.estate.subscription_ids, query="resources | take 1"
+        )
         emu.faults.throttle_graph(times=1)
         with pytest.raises(HttpResponseError) as caught:
             graph.resources(request)

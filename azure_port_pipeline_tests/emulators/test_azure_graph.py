@@ -18,8 +18,9 @@ def _client(emu):
 
 
 def _query(client, query, subs, **options):
-    return client.resources(QueryRequest(subscriptions=subs, query=query,
-                                         options=QueryRequestOptions(**options)))
+    return client.resources(
+        QueryRequest(subscriptions=subs, query=query, options=QueryRequestOptions(**options))
+    )
 
 
 @pytest.fixture
@@ -79,20 +80,26 @@ def test_subscriptions_scope_rows_before_the_query(graph_emu):
     emu = graph_emu
     first = emu.estate.subscription_ids[0]
     client = _client(emu)
-    result = _query(client, "resources | summarize n = count() by subscriptionId",
-                    [first.upper()])
+    result = _query(client, "resources | summarize n = count() by subscriptionId", [first.upper()])
     assert [(r["subscriptionId"], r["n"]) for r in result.data] == [
-        (first, len(emu.estate.graph_resources({first})))]
+        (first, len(emu.estate.graph_resources({first})))
+    ]
     containers = _query(client, "resourcecontainers | project type, subscriptionId", [first])
     assert {r["subscriptionId"] for r in containers.data} == {first}
     assert {r["type"] for r in containers.data} == {
-        "microsoft.resources/subscriptions", "microsoft.resources/subscriptions/resourcegroups"}
+        "microsoft.resources/subscriptions",
+        "microsoft.resources/subscriptions/resourcegroups",
+    }
 
 
 def test_table_result_format(graph_emu):
     emu = graph_emu
-    result = _query(_client(emu), "resources | project id, name | order by id asc | take 3",
-                    emu.estate.subscription_ids, result_format="table")
+    result = _query(
+        _client(emu),
+        "resources | project id, name | order by id asc | take 3",
+        emu.estate.subscription_ids,
+        result_format="table",
+    )
     assert [c["name"] for c in result.data["columns"]] == ["id", "name"]
     assert len(result.data["rows"]) == 3 and all(len(r) == 2 for r in result.data["rows"])
 
@@ -115,8 +122,13 @@ def test_quota_headers_and_rate_limiting_per_client(azure_emulator_factory):
     token = credential_for(emu).get_token(ARM_SCOPE).token
     remaining = []
     for _ in range(3):
-        ok = requests.post(url, json={"query": "resources | take 1"}, verify=emu.ca_file,
-                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        ok = requests.post(
+            url,
+            json={"query": "resources | take 1"},
+            verify=emu.ca_file,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
         assert ok.status_code == 200
         remaining.append(ok.headers["x-ms-user-quota-remaining"])
         resets = ok.headers["x-ms-user-quota-resets-after"]
@@ -129,13 +141,24 @@ def test_quota_headers_and_rate_limiting_per_client(azure_emulator_factory):
     assert "Retry-After" not in error.response.headers
     assert error.response.headers["x-ms-user-quota-remaining"] == "0"
     emu.add_client("second-client", "second-secret")
-    other = requests.post(f"{emu.base_url}/{emu.tenant_id}/oauth2/v2.0/token",
-                          verify=emu.ca_file, timeout=10,
-                          data={"grant_type": "client_credentials", "client_id": "second-client",
-                                "client_secret": "second-secret", "scope": ARM_SCOPE})
-    fresh = requests.post(url, json={"query": "resources | take 1"}, verify=emu.ca_file,
-                          headers={"Authorization": f"Bearer {other.json()['access_token']}"},
-                          timeout=10)
+    other = requests.post(
+        f"{emu.base_url}/{emu.tenant_id}/oauth2/v2.0/token",
+        verify=emu.ca_file,
+        timeout=10,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "second-client",
+            "client_secret": "second-secret",
+            "scope": ARM_SCOPE,
+        },
+    )
+    fresh = requests.post(
+        url,
+        json={"query": "resources | take 1"},
+        verify=emu.ca_file,
+        headers={"Authorization": f"Bearer {other.json()['access_token']}"},
+        timeout=10,
+    )
     assert fresh.status_code == 200 and fresh.headers["x-ms-user-quota-remaining"] == "2"
 
 

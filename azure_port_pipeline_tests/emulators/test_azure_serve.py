@@ -32,12 +32,19 @@ def _free_port() -> int:
 
 def test_serve_runs_standalone_and_writes_the_ca(tmp_path):
     port, ca = _free_port(), tmp_path / "certs" / "ca.pem"
-    env = {**os.environ, "AZURE_TENANT_ID": TENANT_ID, "AZURE_CLIENT_ID": CLIENT_ID,
-           "AZURE_CLIENT_SECRET": CLIENT_SECRET}
-    code = ("from azure_port_pipeline.emulators.azure import serve; "
-            f"serve({port}, {str(ca)!r}, seed=4, subscriptions=2, resources=30)")
-    process = subprocess.Popen([sys.executable, "-c", code], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "AZURE_TENANT_ID": TENANT_ID,
+        "AZURE_CLIENT_ID": CLIENT_ID,
+        "AZURE_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    code = (
+        "from azure_port_pipeline.emulators.azure import serve; "
+        f"serve({port}, {str(ca)!r}, seed=4, subscriptions=2, resources=30)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 60
         while not ca.exists() or not _listening(port):
@@ -45,11 +52,17 @@ def test_serve_runs_standalone_and_writes_the_ca(tmp_path):
             assert time.monotonic() < deadline, "emulator did not start"
             time.sleep(0.1)
         base = f"https://127.0.0.1:{port}"
-        credential = ClientSecretCredential(TENANT_ID, CLIENT_ID, CLIENT_SECRET, authority=base,
-                                            disable_instance_discovery=True,
-                                            connection_verify=str(ca))
-        client = SubscriptionClient(credential, base_url=base, connection_verify=str(ca),
-                                    credential_scopes=[ARM_SCOPE])
+        credential = ClientSecretCredential(
+            TENANT_ID,
+            CLIENT_ID,
+            CLIENT_SECRET,
+            authority=base,
+            disable_instance_discovery=True,
+            connection_verify=str(ca),
+        )
+        client = SubscriptionClient(
+            credential, base_url=base, connection_verify=str(ca), credential_scopes=[ARM_SCOPE]
+        )
         subs = [s.as_dict() for s in client.subscriptions.list()]
         assert [s["state"] for s in subs] == ["Enabled", "Disabled"]
         assert {s["tenantId"] for s in subs} == {TENANT_ID}

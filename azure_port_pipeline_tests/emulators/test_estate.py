@@ -27,9 +27,14 @@ def estate():
 
 
 def _dump(estate) -> str:
-    return json.dumps([estate.subscriptions,
-                       [estate.resource_groups(s) for s in estate.subscription_ids],
-                       list(estate.resources())], sort_keys=True)
+    return json.dumps(
+        [
+            estate.subscriptions,
+            [estate.resource_groups(s) for s in estate.subscription_ids],
+            list(estate.resources()),
+        ],
+        sort_keys=True,
+    )
 
 
 def test_same_seed_same_estate_and_other_seed_differs(estate):
@@ -64,7 +69,9 @@ def test_every_type_is_present_with_rest_shape(estate):
             assert body["properties"]["provisioningState"] == "Succeeded"
     storage = next(estate.resources(resource_type="microsoft.storage/STORAGEACCOUNTS"))
     assert storage["kind"] == "StorageV2" and storage["sku"]["name"]
-    assert storage["properties"]["primaryEndpoints"]["blob"].startswith(f"https://{storage['name']}.")
+    assert storage["properties"]["primaryEndpoints"]["blob"].startswith(
+        f"https://{storage['name']}."
+    )
     vm = next(estate.resources(resource_type="Microsoft.Compute/virtualMachines"))
     assert vm["properties"]["hardwareProfile"]["vmSize"].startswith("Standard_")
     group = estate.resource_groups(estate.subscription_ids[0])[0]
@@ -133,7 +140,9 @@ def test_graph_rows_are_lower_cased_like_resource_graph(estate):
     assert quirky["resourceGroup"] == "my-rg" and "/MY-RG/" in quirky["id"]
     containers = estate.graph_containers({estate.subscription_ids[0]})
     assert {c["type"] for c in containers} == {
-        "microsoft.resources/subscriptions", "microsoft.resources/subscriptions/resourcegroups"}
+        "microsoft.resources/subscriptions",
+        "microsoft.resources/subscriptions/resourcegroups",
+    }
 
 
 def test_large_estate_is_lazy_and_consistent():
@@ -148,11 +157,25 @@ def test_add_replace_remove(estate):
     small = generate_estate(seed=3, subscriptions=2, resources=50)
     sub = small.subscription_ids[0]
     rg_id = f"/subscriptions/{sub}/resourceGroups/rg-new"
-    small.add({"id": rg_id, "name": "rg-new", "type": "Microsoft.Resources/resourceGroups",
-               "location": "eastus", "properties": {"provisioningState": "Succeeded"}})
+    small.add(
+        {
+            "id": rg_id,
+            "name": "rg-new",
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": "eastus",
+            "properties": {"provisioningState": "Succeeded"},
+        }
+    )
     rid = f"{rg_id}/providers/Microsoft.KeyVault/vaults/kv-new"
-    small.add({"id": rid, "name": "kv-new", "type": "Microsoft.KeyVault/vaults",
-               "location": "eastus", "properties": {}})
+    small.add(
+        {
+            "id": rid,
+            "name": "kv-new",
+            "type": "Microsoft.KeyVault/vaults",
+            "location": "eastus",
+            "properties": {},
+        }
+    )
     with pytest.raises(ValueError):
         small.add({"id": rid, "type": "Microsoft.KeyVault/vaults"})
     small.replace(rid, {**small.get(rid), "tags": {"a": "b"}})

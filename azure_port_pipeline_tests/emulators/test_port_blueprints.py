@@ -93,9 +93,14 @@ def test_relation_targets_must_exist_and_patch_adds_relations() -> None:
 def test_put_replaces_and_delete_refuses_blueprints_in_use() -> None:
     with running_port() as emu:
         session = PortSession(emu)
-        put = session.request("PUT", f"/v1/blueprints/{SUB}", json={
-            "title": "Subscription", "schema": {"properties": {"state": {"type": "string"}}},
-        })
+        put = session.request(
+            "PUT",
+            f"/v1/blueprints/{SUB}",
+            json={
+                "title": "Subscription",
+                "schema": {"properties": {"state": {"type": "string"}}},
+            },
+        )
         targeted = session.request("DELETE", f"/v1/blueprints/{SUB}")
         targeted_rg = session.request("DELETE", f"/v1/blueprints/{RG}")
         session.bulk(RES, [{"identifier": "vm1", "title": "vm1"}])

@@ -93,7 +93,9 @@ def test_body_over_one_mib_is_413_with_ports_body() -> None:
         after = session.request("GET", f"/v1/blueprints/{RES}/entities-count")
     assert response.status_code == 413
     assert response.json() == {
-        "ok": False, "error": "bad_request", "message": "Request body is too large (limit is 1MiB)",
+        "ok": False,
+        "error": "bad_request",
+        "message": "Request body is too large (limit is 1MiB)",
     }
     assert after.json() == {"ok": True, "count": 0}
 
@@ -115,17 +117,23 @@ def test_relation_target_missing_is_404_unless_placeholders_are_asked_for() -> N
 def test_merge_updates_only_sent_fields_and_plain_upsert_replaces() -> None:
     with running_port() as emu:
         session = PortSession(emu)
-        first = {**rg_entity(1, "a", provisioningState="Succeeded", tags={"a": "1"}),
-                 "team": "platform", "icon": "Azure"}
+        first = {
+            **rg_entity(1, "a", provisioningState="Succeeded", tags={"a": "1"}),
+            "team": "platform",
+            "icon": "Azure",
+        }
         session.upsert(RG, first, create_missing_related_entities=True)
-        session.upsert(RG, {"identifier": rg_id(1, "a"), "properties": {"location": "north"}},
-                       merge=True)
+        session.upsert(
+            RG, {"identifier": rg_id(1, "a"), "properties": {"location": "north"}}, merge=True
+        )
         merged = emu.entity(RG, rg_id(1, "a"))
         session.upsert(RG, {"identifier": rg_id(1, "a"), "properties": {"location": "south"}})
         replaced = emu.entity(RG, rg_id(1, "a"))
     assert merged is not None and replaced is not None
     assert merged["properties"] == {
-        "location": "north", "provisioningState": "Succeeded", "tags": {"a": "1"},
+        "location": "north",
+        "provisioningState": "Succeeded",
+        "tags": {"a": "1"},
     }
     assert merged["relations"] == {"subscription": sub_id(1)}
     assert merged["title"] == "a" and merged["team"] == ["platform"] and merged["icon"] == "Azure"
@@ -135,23 +143,44 @@ def test_merge_updates_only_sent_fields_and_plain_upsert_replaces() -> None:
 
 def test_null_properties_are_allowed_and_required_ones_are_enforced() -> None:
     with running_port() as emu:
-        emu.add_blueprint({
-            "identifier": "app", "title": "App",
-            "schema": {"properties": {"name": {"type": "string"}, "n": {"type": "number"},
-                                      "on": {"type": "boolean"}, "items": {"type": "array"},
-                                      "when": {"type": "string", "format": "date-time"}},
-                       "required": ["name"]},
-        })
+        emu.add_blueprint(
+            {
+                "identifier": "app",
+                "title": "App",
+                "schema": {
+                    "properties": {
+                        "name": {"type": "string"},
+                        "n": {"type": "number"},
+                        "on": {"type": "boolean"},
+                        "items": {"type": "array"},
+                        "when": {"type": "string", "format": "date-time"},
+                    },
+                    "required": ["name"],
+                },
+            }
+        )
         session = PortSession(emu)
-        ok = session.upsert("app", {"identifier": "a", "properties": {
-            "name": "x", "n": 1.5, "on": True, "items": [1], "when": "2024-01-02T03:04:05Z",
-        }})
+        ok = session.upsert(
+            "app",
+            {
+                "identifier": "a",
+                "properties": {
+                    "name": "x",
+                    "n": 1.5,
+                    "on": True,
+                    "items": [1],
+                    "when": "2024-01-02T03:04:05Z",
+                },
+            },
+        )
         nulls = session.upsert("app", {"identifier": "b", "properties": {"name": "y", "n": None}})
         missing = session.upsert("app", {"identifier": "c", "properties": {"n": 1}})
-        bool_as_number = session.upsert("app", {"identifier": "d",
-                                                "properties": {"name": "z", "n": True}})
-        bad_date = session.upsert("app", {"identifier": "e",
-                                          "properties": {"name": "z", "when": "yesterday"}})
+        bool_as_number = session.upsert(
+            "app", {"identifier": "d", "properties": {"name": "z", "n": True}}
+        )
+        bad_date = session.upsert(
+            "app", {"identifier": "e", "properties": {"name": "z", "when": "yesterday"}}
+        )
     assert ok.status_code == 201 and nulls.status_code == 201
     for refused in (missing, bool_as_number, bad_date):
         assert refused.status_code == 422
@@ -165,8 +194,9 @@ def test_create_without_upsert_conflicts_and_validation_only_writes_nothing() ->
         created = session.request("POST", f"/v1/blueprints/{RES}/entities", json=body)
         conflict = session.request("POST", f"/v1/blueprints/{RES}/entities", json=body)
         dry = session.upsert(RES, {"identifier": "dry", "title": "dry"}, validation_only=True)
-        dry_bad = session.upsert(RES, {"identifier": "dry", "properties": {"type": 1}},
-                                 validation_only=True)
+        dry_bad = session.upsert(
+            RES, {"identifier": "dry", "properties": {"type": 1}}, validation_only=True
+        )
         exists = emu.entity(RES, "dry")
     assert created.status_code == 201
     assert conflict.status_code == 409 and conflict.json()["error"] == "identifier_taken"
@@ -186,8 +216,17 @@ def test_percent_encoded_identifiers_with_slashes_round_trip() -> None:
     assert got.status_code == 200 and got.json()["entity"]["identifier"] == ident
     assert "datasource" not in got.json()["entity"]
     assert set(got.json()["entity"]) >= {
-        "identifier", "title", "icon", "team", "properties", "relations", "blueprint",
-        "createdAt", "updatedAt", "createdBy", "updatedBy",
+        "identifier",
+        "title",
+        "icon",
+        "team",
+        "properties",
+        "relations",
+        "blueprint",
+        "createdAt",
+        "updatedAt",
+        "createdBy",
+        "updatedBy",
     }
     assert missing.status_code == 404
     assert deleted.status_code == 200 and deleted.json() == {"ok": True}
@@ -197,8 +236,9 @@ def test_percent_encoded_identifiers_with_slashes_round_trip() -> None:
 def test_delete_with_dependents_needs_the_flag_and_then_deletes_them() -> None:
     with running_port() as emu:
         session = PortSession(emu)
-        session.bulk(RG, [rg_entity(1, "a"), rg_entity(1, "b")],
-                     create_missing_related_entities=True)
+        session.bulk(
+            RG, [rg_entity(1, "a"), rg_entity(1, "b")], create_missing_related_entities=True
+        )
         session.bulk(RES, [{"identifier": "vm", "relations": {"resource_group": rg_id(1, "a")}}])
         refused = session.delete_entity(SUB, sub_id(1))
         refused_false = session.delete_entity(SUB, sub_id(1), delete_dependents=False)
@@ -218,14 +258,24 @@ def test_bulk_delete_deletes_listed_ids_and_guards_dependents() -> None:
         session.bulk(RG, [rg_entity(1, n) for n in "abc"], create_missing_related_entities=True)
         session.bulk(RES, [{"identifier": "vm", "relations": {"resource_group": rg_id(1, "c")}}])
         path = f"/v1/blueprints/{RG}/bulk/entities/delete"
-        ok = session.request("POST", path, params={"delete_dependents": "false"},
-                             json={"entities": [rg_id(1, "a"), rg_id(1, "b"), rg_id(1, "zz")]})
-        guarded = session.request("POST", path, params={"delete_dependents": "false"},
-                                  json={"entities": [rg_id(1, "c")]})
-        too_many = session.request("POST", path, params={"delete_dependents": "true"},
-                                   json={"entities": [f"x{i}" for i in range(101)]})
-        cascade = session.request("POST", path, params={"delete_dependents": "true"},
-                                  json={"entities": [rg_id(1, "c")]})
+        ok = session.request(
+            "POST",
+            path,
+            params={"delete_dependents": "false"},
+            json={"entities": [rg_id(1, "a"), rg_id(1, "b"), rg_id(1, "zz")]},
+        )
+        guarded = session.request(
+            "POST", path, params={"delete_dependents": "false"}, json={"entities": [rg_id(1, "c")]}
+        )
+        too_many = session.request(
+            "POST",
+            path,
+            params={"delete_dependents": "true"},
+            json={"entities": [f"x{i}" for i in range(101)]},
+        )
+        cascade = session.request(
+            "POST", path, params={"delete_dependents": "true"}, json={"entities": [rg_id(1, "c")]}
+        )
         remaining = {(e["blueprint"], e["identifier"]) for e in emu.entities()}
     assert ok.status_code == 200
     assert ok.json() == {"ok": True, "deletedEntities": [rg_id(1, "a"), rg_id(1, "b")]}
@@ -238,18 +288,27 @@ def test_bulk_delete_deletes_listed_ids_and_guards_dependents() -> None:
 def test_list_count_team_normalisation_and_put_patch() -> None:
     with running_port() as emu:
         session = PortSession(emu)
-        session.bulk(RES, [{"identifier": "a", "team": "t1", "properties": {"type": "vm"}},
-                           {"identifier": "b", "team": ["t1", "t2"]}])
-        listed = session.request("GET", f"/v1/blueprints/{RES}/entities",
-                                 params={"include": ["identifier", "team"]})
+        session.bulk(
+            RES,
+            [
+                {"identifier": "a", "team": "t1", "properties": {"type": "vm"}},
+                {"identifier": "b", "team": ["t1", "t2"]},
+            ],
+        )
+        listed = session.request(
+            "GET", f"/v1/blueprints/{RES}/entities", params={"include": ["identifier", "team"]}
+        )
         count = session.request("GET", f"/v1/blueprints/{RES}/entities-count")
-        patched = session.request("PATCH", f"/v1/blueprints/{RES}/entities/a",
-                                  json={"properties": {"location": "x"}})
-        put = session.request("PUT", f"/v1/blueprints/{RES}/entities/b",
-                              json={"properties": {"location": "y"}})
+        patched = session.request(
+            "PATCH", f"/v1/blueprints/{RES}/entities/a", json={"properties": {"location": "x"}}
+        )
+        put = session.request(
+            "PUT", f"/v1/blueprints/{RES}/entities/b", json={"properties": {"location": "y"}}
+        )
         put_missing = session.request("PUT", f"/v1/blueprints/{RES}/entities/zz", json={})
     assert listed.json()["entities"] == [
-        {"identifier": "a", "team": ["t1"]}, {"identifier": "b", "team": ["t1", "t2"]},
+        {"identifier": "a", "team": ["t1"]},
+        {"identifier": "b", "team": ["t1", "t2"]},
     ]
     assert count.json() == {"ok": True, "count": 2}
     assert patched.json()["entity"]["properties"] == {"type": "vm", "location": "x"}

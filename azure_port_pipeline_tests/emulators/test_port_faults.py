@@ -46,8 +46,7 @@ def test_budget_exhaustion_gives_429_with_retry_after() -> None:
 
 def test_429_without_retry_after_and_window_reset() -> None:
     with running_port() as emu:
-        emu.faults.configure(rate_limit=2, rate_window=0.3, retry_after=False,
-                             reset_format="epoch")
+        emu.faults.configure(rate_limit=2, rate_window=0.3, retry_after=False, reset_format="epoch")
         s = PortSession(emu)
         s.request("GET", "/v1/blueprints")
         throttled = s.request("GET", "/v1/blueprints")
@@ -71,8 +70,11 @@ def test_fail_next_is_deterministic_and_route_targeted() -> None:
         any_route = s.request("GET", "/v1/blueprints")
     assert listed.status_code == 200
     assert [first.status_code, second.status_code, third.status_code] == [503, 503, 200]
-    assert first.json() == {"ok": False, "error": "service_unavailable",
-                            "message": "Injected fault: HTTP 503"}
+    assert first.json() == {
+        "ok": False,
+        "error": "service_unavailable",
+        "message": "Injected fault: HTTP 503",
+    }
     assert any_route.status_code == 500 and any_route.json()["error"] == "internal_error"
     assert emu.entity_count(RES) == 1
     assert emu.faults.pending() == 0
@@ -150,9 +152,13 @@ def test_unknown_route_is_404_and_bad_json_is_400() -> None:
     with running_port() as emu:
         s = PortSession(emu)
         unknown = s.request("GET", "/v1/nowhere")
-        bad_json = s.request("POST", f"/v1/blueprints/{RES}/entities/bulk",
-                             params={"upsert": "true"}, data=b"{not json",
-                             headers={"Content-Type": "application/json"})
+        bad_json = s.request(
+            "POST",
+            f"/v1/blueprints/{RES}/entities/bulk",
+            params={"upsert": "true"},
+            data=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     assert bad_json.status_code == 400 and bad_json.json()["error"] == "bad_request"
 

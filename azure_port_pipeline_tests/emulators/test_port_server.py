@@ -22,16 +22,23 @@ SERVE_SCRIPT = "from azure_port_pipeline.emulators.port import serve; serve(0)"
 
 def test_serve_runs_standalone_with_credentials_from_the_environment() -> None:
     env = {**os.environ, "PORT_CLIENT_ID": "cli-id", "PORT_CLIENT_SECRET": "cli-secret"}
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_SCRIPT], env=env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_SCRIPT], env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         base_url = line.split(" on ", 1)[1].split(" ", 1)[0]
-        token = requests.post(f"{base_url}/v1/auth/access_token", timeout=5,
-                              json={"clientId": "cli-id", "clientSecret": "cli-secret"})
-        refused = requests.post(f"{base_url}/v1/auth/access_token", timeout=5,
-                                json={"clientId": "id", "clientSecret": "secret"})
+        token = requests.post(
+            f"{base_url}/v1/auth/access_token",
+            timeout=5,
+            json={"clientId": "cli-id", "clientSecret": "cli-secret"},
+        )
+        refused = requests.post(
+            f"{base_url}/v1/auth/access_token",
+            timeout=5,
+            json={"clientId": "id", "clientSecret": "secret"},
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -53,11 +60,13 @@ def test_delay_next_makes_a_client_time_out_then_answers_normally() -> None:
 
 def test_concurrent_bulk_writers_all_land() -> None:
     with running_port() as emu:
+
         def write(worker: int) -> list[int]:
             session = PortSession(emu, f"writer/{worker}")
             return [
-                session.bulk(RES, [{"identifier": f"w{worker}-{b}-{i}"} for i in range(20)])
-                .status_code
+                session.bulk(
+                    RES, [{"identifier": f"w{worker}-{b}-{i}"} for i in range(20)]
+                ).status_code
                 for b in range(10)
             ]
 
@@ -75,8 +84,7 @@ def test_ownership_search_stays_exact_at_scale_with_churn() -> None:
     paginated `$datasource` search returns exactly the current owner's set, once each."""
     with running_port() as emu:
         for i in range(20_000):
-            emu.store.upsert(RES, {"identifier": f"r{i}"},
-                             UpsertOptions(datasource=f"ua-{i % 4}"))
+            emu.store.upsert(RES, {"identifier": f"r{i}"}, UpsertOptions(datasource=f"ua-{i % 4}"))
         with emu.store.lock:
             for i in range(0, 4000, 4):  # ua-0 loses r0, r4, ... to ua-1
                 emu.store.upsert(RES, {"identifier": f"r{i}"}, UpsertOptions(datasource="ua-1"))
@@ -86,8 +94,13 @@ def test_ownership_search_stays_exact_at_scale_with_churn() -> None:
 
         def owned(ua: str) -> list[str]:
             seen: list[str] = []
-            body = {"query": {"combinator": "and", "rules": [
-                {"property": "$datasource", "operator": "=", "value": ua}]}, "limit": 1000}
+            body = {
+                "query": {
+                    "combinator": "and",
+                    "rules": [{"property": "$datasource", "operator": "=", "value": ua}],
+                },
+                "limit": 1000,
+            }
             while True:
                 page = s.search(RES, body).json()
                 seen.extend(e["identifier"] for e in page["entities"])

@@ -18,8 +18,13 @@ operations = st.lists(
 
 
 def walk(store: PortStore, owner: str, limit: int) -> list[str]:
-    query = compile_query({"combinator": "and", "rules": [
-        {"property": "$datasource", "operator": "=", "value": owner}]}, store)
+    query = compile_query(
+        {
+            "combinator": "and",
+            "rules": [{"property": "$datasource", "operator": "=", "value": owner}],
+        },
+        store,
+    )
     seen: list[str] = []
     after = 0
     while True:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import AssetKey
+from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
 from azure_port_pipeline.defs.factory import DEFAULT_MAPPING
 from azure_port_pipeline.defs.headless import discover_and_sync, sync_partition
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.mapping import load_mapping, map_items
-from azure_port_pipeline_tests.defs.conftest import Pipeline
+from azure_port_pipeline_tests.azure_fixtures import CLIENT_SECRET
+from azure_port_pipeline_tests.defs.conftest import PORT_SECRET, Pipeline
 
 BULK_UPSERT = "POST /v1/blueprints/{bp}/entities/bulk"
 STORAGE = "Microsoft.Storage/storageAccounts"
+VMS = "Microsoft.Compute/virtualMachines"
 
 
 def expected_from_estate(pipeline: Pipeline, subscription_id: str) -> dict[tuple[str, str], Any]:
@@ -209,3 +211,41 @@ def test_partitions_are_the_enabled_subscriptions(pipeline: Pipeline) -> None:
     discover_and_sync(pipeline.defs, pipeline.instance)
     partitions = pipeline.instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION)
     assert sorted(partitions) == sorted(pipeline.enabled_subscriptions)
+
+
+def test_mass_disappearance_beyond_the_threshold_deletes_nothing(pipeline: Pipeline) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    subscription_id = pipeline.enabled_subscriptions[0]
+    vms = sorted(
+        i for (bp, i) in port_state(pipeline, subscription_id) if "/virtualmachines/" in i.lower()
+    )
+    assert len(vms) >= 3
+    for body in list(pipeline.azure.estate.resources(subscription_id, VMS)):
+        pipeline.azure.delete_resource(body["id"])
+
+    summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
+
+    assert summary.success
+    assert all(pipeline.port.entity("azureCloudResource", i) is not None for i in vms)
+    vm_sync = materialization(pipeline, ["port_sync", "virtual_machines"], subscription_id)
+    assert vm_sync["deleted"] == 0
+    assert "threshold" in vm_sync["deletion_skipped_reason"]
+
+
+def test_no_secret_reaches_the_event_log(pipeline: Pipeline) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    pipeline.azure.faults.break_listing(pipeline.enabled_subscriptions[0], STORAGE, ok_pages=0)
+    sync_partition(pipeline.defs, pipeline.instance, pipeline.enabled_subscriptions[0])
+
+    records = pipeline.instance.get_event_records(
+        EventRecordsFilter(event_type=DagsterEventType.ASSET_MATERIALIZATION), limit=10_000
+    )
+    logs = "\n".join(
+        repr(entry)
+        for run in pipeline.instance.get_runs()
+        for entry in pipeline.instance.all_logs(run.run_id)
+    )
+    assert records and logs
+    for secret in (CLIENT_SECRET, PORT_SECRET):
+        assert secret not in logs
+        assert all(secret not in repr(r.event_log_entry) for r in records)

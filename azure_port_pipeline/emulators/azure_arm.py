@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -194,25 +195,8 @@ class ArmRoutes:
         records = estate.list_type(route.sub, rtype)
         if route.rg:
             records = [r for r in records if r.rg.lower() == route.rg.lower()]
-        offset = skip_offset(request)
-        if isinstance(offset, Response):
-            return offset
         broken = self.emu.faults.broken_listing(route.sub, rtype)
-        if broken and offset // self.emu.page_size >= broken[0]:
-            return arm_error(
-                broken[1],
-                "InternalServerError",
-                "Encountered internal server error. The listing could not be continued.",
-            )
-        chunk = records[offset : offset + self.emu.page_size]
-        return listing(
-            [estate.body(r) for r in chunk],
-            request,
-            self.emu.base_url,
-            offset,
-            self.emu.page_size,
-            len(records),
-        )
+        return self._paged(records, request, render=estate.body, broken=broken)
 
     def _list_children(self, route: Route, request: Request) -> Response:
         rtype, problem = _resolve_type(route, request)
@@ -231,18 +215,7 @@ class ArmRoutes:
                 f"Failed to perform 'read' on resource(s) of type '{short}', "
                 f"because the parent resource '{parent_id}' could not be found.",
             )
-        offset = skip_offset(request)
-        if isinstance(offset, Response):
-            return offset
-        chunk = children[offset : offset + self.emu.page_size]
-        return listing(
-            [estate.body(r) for r in chunk],
-            request,
-            self.emu.base_url,
-            offset,
-            self.emu.page_size,
-            len(children),
-        )
+        return self._paged(children, request, render=estate.body)
 
     def _get(self, route: Route, request: Request) -> Response:
         _, problem = _resolve_type(route, request)
@@ -304,14 +277,31 @@ class ArmRoutes:
             len(records),
         )
 
-    def _paged(self, items: list[Any], request: Request) -> Response:
+    def _paged(
+        self,
+        items: list[Any],
+        request: Request,
+        render: Callable[[Any], Any] | None = None,
+        broken: tuple[int, int] | None = None,
+    ) -> Response:
+        """One page of `items`; bodies are rendered for that page only (large estates).
+
+        `broken` = (pages that still work, status): the fault of a listing that breaks mid-way.
+        """
         offset = skip_offset(request)
         if isinstance(offset, Response):
             return offset
         size = self.emu.page_size
-        return listing(
-            items[offset : offset + size], request, self.emu.base_url, offset, size, len(items)
-        )
+        if broken and offset // size >= broken[0]:
+            return arm_error(
+                broken[1],
+                "InternalServerError",
+                "Encountered internal server error. The listing could not be continued.",
+            )
+        page = items[offset : offset + size]
+        if render is not None:
+            page = [render(item) for item in page]
+        return listing(page, request, self.emu.base_url, offset, size, len(items))
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from azure_port_pipeline.emulators.kql_functions import (
     TIME_FUNCTIONS,
     aggregate_values,
 )
-from azure_port_pipeline.emulators.kql_lexer import KqlError, error_at
+from azure_port_pipeline.emulators.kql_lexer import STRING_OPERATORS, KqlError, error_at
 from azure_port_pipeline.emulators.kql_parser import (
     Between,
     Binary,
@@ -958,22 +958,7 @@ _COMPARATORS: dict[str, Callable[[Any, Any], Any]] = {
     ">": _ordering(lambda o: o > 0),
     ">=": _ordering(lambda o: o >= 0),
 }
-_STRING_OPS = frozenset(
-    {
-        "contains",
-        "contains_cs",
-        "startswith",
-        "startswith_cs",
-        "endswith",
-        "endswith_cs",
-        "has",
-        "has_cs",
-        "hasprefix",
-        "hasprefix_cs",
-        "hassuffix",
-        "hassuffix_cs",
-    }
-)
+_STRING_OPS = STRING_OPERATORS
 
 
 def _string_op(op: str, lf: RowFn, rf: RowFn) -> RowFn:

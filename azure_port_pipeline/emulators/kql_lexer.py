@@ -84,8 +84,8 @@ HYPHENATED_WORDS = frozenset(
         "graph-match",
     }
 )
-# Words that may follow '!' to form a negated string operator.
-NEGATABLE_WORDS = frozenset(
+# String comparison operators (each also has a `!` negated form).
+STRING_OPERATORS = frozenset(
     {
         "contains",
         "contains_cs",
@@ -99,12 +99,10 @@ NEGATABLE_WORDS = frozenset(
         "hasprefix_cs",
         "hassuffix",
         "hassuffix_cs",
-        "in",
-        "between",
-        "has_any",
-        "has_all",
     }
 )
+# Words that may follow '!' to form a negated operator.
+NEGATABLE_WORDS = STRING_OPERATORS | {"in", "between", "has_any", "has_all"}
 # Literal-taking functions whose argument is raw text (`datetime(2026-01-01T00:00:00Z)`).
 RAW_LITERAL_FUNCS = frozenset({"datetime", "timespan", "time", "date"})
 

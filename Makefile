@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint demo demo-once bench clean
+.PHONY: install test test-fast lint demo demo-once bench clean
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,11 @@ $(VENV)/.installed: pyproject.toml package.json package-lock.json
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/pytest -n 2 --dist worksteal
+
+test-fast: install
+	$(BIN)/pytest -n 2 --dist worksteal -m "not e2e"
 
 lint: install
 	$(BIN)/ruff check .

@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from azure_port_pipeline.emulators.azure import AzureEmulator
-from azure_port_pipeline.emulators.estate import generate_estate
+from azure_port_pipeline.emulators.azure import AzureEmulator, generate_estate
 
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "00000000-0000-4000-8000-00000000c11e"

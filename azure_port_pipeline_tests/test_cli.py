@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from azure_port_pipeline.cli import main
-from azure_port_pipeline.defs.factory import PROJECT_ROOT
+from azure_port_pipeline_tests.paths import PROJECT_ROOT
 
 STORAGE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/My-RG/providers/"
@@ -69,6 +71,7 @@ def test_map_exits_non_zero_naming_the_problem_for_an_invalid_mapping(
     assert "bad.yaml" in error and "identifier" in error
 
 
+@pytest.mark.e2e
 def test_headless_demo_syncs_and_verifies() -> None:
     completed = subprocess.run(
         [

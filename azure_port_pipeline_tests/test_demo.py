@@ -11,7 +11,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from azure_port_pipeline.defs.factory import PROJECT_ROOT
+import pytest
+
+from azure_port_pipeline_tests.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
 
 RUNS_QUERY = "{ runsOrError { ... on Runs { results { status tags { key value } } } } }"
 

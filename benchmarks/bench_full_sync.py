@@ -24,11 +24,11 @@ WRITE_ROUTES = ("/entities/bulk", "/bulk/entities/delete")
 
 def serve_emulators(args: argparse.Namespace, pipe: Any) -> None:
     """Child process: both emulators; answers "counters" and "stop" on the pipe."""
-    from azure_port_pipeline.demo import demo_environment
+    from azure_port_pipeline.demo.environment import demo_environment
 
     with demo_environment(args.seed, args.subscriptions + 1, args.resources) as env:
         env.azure.graph_quota.quota = None
-        pipe.send(env.variables)
+        pipe.send((env.endpoints, env.credentials))
         while True:
             command = pipe.recv()
             if command == "stop":
@@ -69,18 +69,19 @@ def main() -> None:
         flush=True,
     )
     emulators.start()
-    variables = parent.recv()
+    endpoints, credentials = parent.recv()
 
-    import os
-
-    os.environ.update(variables)
-    os.environ.setdefault("PORT_REQUESTS_PER_SECOND", "1000")
     from dagster import DagsterInstance
 
     from azure_port_pipeline.defs.factory import build_definitions
     from azure_port_pipeline.defs.headless import discover_and_sync, sync_partition
+    from azure_port_pipeline.defs.settings import PipelineSettings
+    from azure_port_pipeline.demo.environment import emulator_resources
 
-    defs = build_definitions()
+    resources = emulator_resources(
+        endpoints, credentials, port_options={"requests_per_second": 1000.0}
+    )
+    defs = build_definitions(settings=PipelineSettings.from_env({}), resources=resources)
     with tempfile.TemporaryDirectory() as home, DagsterInstance.local_temp(home) as instance:
         started = time.monotonic()
         first = discover_and_sync(defs, instance, log_level="WARNING")

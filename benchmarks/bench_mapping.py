@@ -101,7 +101,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     items = [storage_account(rng, n) for n in range(args.count)]
     size = sum(len(json.dumps(item)) for item in items) / len(items)
-    rm = next(r for r in load_mapping(args.mapping).resources if r.key == "storage_accounts")
+    rm = next(r for r in load_mapping(args.mapping).entries if r.key == "storage_accounts")
     print(f"{len(items)} storage accounts, {size:.0f} bytes each on average")
 
     bulk, bulk_s = timed(map_items, rm, items)

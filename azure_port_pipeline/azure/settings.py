@@ -31,13 +31,15 @@ the emulator overrides the ARM endpoint, the authority and the CA bundle. Secret
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from azure_port_pipeline import envsettings
 
 from .errors import AzureConfigError
 
@@ -86,14 +88,17 @@ MICROSOFT_AUTHORITY_HOSTS = frozenset(
     }
 )
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+
+CsvList = Annotated[tuple[str, ...], NoDecode]
+TagMap = Annotated[dict[str, str], NoDecode]
 
 
-class AzureSettings(BaseModel):
-    """How to reach and authenticate to Azure, and what to read."""
+class AzureSettings(BaseSettings):
+    """How to reach and authenticate to Azure, and what to read (`AZURE_*` variables)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="AZURE_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
 
     tenant_id: str | None = None
     client_id: str | None = None
@@ -103,19 +108,54 @@ class AzureSettings(BaseModel):
     authority_host: str | None = None  # None: the cloud's Microsoft authority
     arm_endpoint: str | None = None  # None: the cloud's ARM endpoint
     ca_bundle: str | None = None  # PEM file trusted for Entra, ARM and Resource Graph
-    subscriptions_include: tuple[str, ...] = ()
-    subscriptions_exclude: tuple[str, ...] = ()
-    rg_tags_include: dict[str, str] = Field(default_factory=dict)
-    rg_tags_exclude: dict[str, str] = Field(default_factory=dict)
-    retry_total: int = 10
-    retry_backoff_factor: float = 0.8
-    retry_backoff_max: int = 60
-    timeout: float = 60.0  # seconds per HTTP read
+    subscriptions_include: CsvList = ()
+    subscriptions_exclude: CsvList = ()
+    rg_tags_include: TagMap = Field(default_factory=dict)
+    rg_tags_exclude: TagMap = Field(default_factory=dict)
+    retry_total: int = Field(default=10, ge=0)
+    retry_backoff_factor: float = Field(default=0.8, ge=0)
+    retry_backoff_max: int = Field(default=60, ge=0)
+    timeout: float = Field(default=60.0, gt=0)  # seconds per HTTP read
     graph_page_size: int = 1000
     graph_batch_size: int = 1000
-    graph_max_throttle_waits: int = 20
-    graph_max_wait_seconds: float = 60.0
+    graph_max_throttle_waits: int = Field(default=20, ge=0)
+    graph_max_wait_seconds: float = Field(default=60.0, ge=0)
     user_agent: str = "azure-port-pipeline"
+    resource_group_tag_filters: Annotated[str | None, NoDecode] = Field(
+        default=None, exclude=True, repr=False, description="Port's combined tag filter format"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _port_tag_filters(cls, data: Any) -> Any:
+        """Port's combined `AZURE_RESOURCE_GROUP_TAG_FILTERS`; the specific variables win."""
+        if not isinstance(data, dict):
+            return data
+        combined = data.get("resource_group_tag_filters")
+        data["resource_group_tag_filters"] = None
+        if not combined:
+            return data
+        include, exclude = _combined_tag_filters(combined)
+        data.setdefault("rg_tags_include", include)
+        data.setdefault("rg_tags_exclude", exclude)
+        return data
+
+    @field_validator("cloud", mode="before")
+    @classmethod
+    def _cloud_alias(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        cloud = _CLOUD_ALIASES.get(value.strip().lower())
+        if cloud is None:
+            raise ValueError(f"must be public, usgov or china, got {value!r}")
+        return cloud
+
+    @field_validator("subscriptions_include", "subscriptions_exclude", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("subscriptions_include", "subscriptions_exclude")
     @classmethod
@@ -124,6 +164,11 @@ class AzureSettings(BaseModel):
         if bad:
             raise ValueError(f"not subscription GUIDs: {bad}")
         return tuple(item.lower() for item in value)
+
+    @field_validator("rg_tags_include", "rg_tags_exclude", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return _parse_tags(value) if isinstance(value, str) else _tag_dict(value)
 
     @field_validator("authority_host", "arm_endpoint")
     @classmethod
@@ -169,55 +214,23 @@ class AzureSettings(BaseModel):
         or when no client secret is configured."""
         return self.use_default_credential or self.client_secret is None
 
-    # --- environment ----------------------------------------------------------------------
+    # --- construction -------------------------------------------------------------------
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AzureSettings:
-        """Read the `AZURE_*` variables (see the README for the list and defaults)."""
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value.strip() if value is not None and value.strip() else None
-
-        values: dict[str, object] = {
-            "tenant_id": get("AZURE_TENANT_ID"),
-            "client_id": get("AZURE_CLIENT_ID"),
-            "authority_host": get("AZURE_AUTHORITY_HOST"),
-            "arm_endpoint": get("AZURE_ARM_ENDPOINT"),
-            "ca_bundle": get("AZURE_CA_BUNDLE"),
-            "subscriptions_include": _csv(get("AZURE_SUBSCRIPTIONS_INCLUDE")),
-            "subscriptions_exclude": _csv(get("AZURE_SUBSCRIPTIONS_EXCLUDE")),
-        }
-        secret = env.get("AZURE_CLIENT_SECRET")
-        if secret:
-            values["client_secret"] = SecretStr(secret)
-        if get("AZURE_CLOUD"):
-            values["cloud"] = _cloud(get("AZURE_CLOUD") or "")
-        values["use_default_credential"] = _bool(
-            "AZURE_USE_DEFAULT_CREDENTIAL", get("AZURE_USE_DEFAULT_CREDENTIAL")
-        )
-        include, exclude = _rg_tag_filters(env)
-        values["rg_tags_include"], values["rg_tags_exclude"] = include, exclude
-        for name, key, kind in (
-            ("AZURE_RETRY_TOTAL", "retry_total", int),
-            ("AZURE_RETRY_BACKOFF_FACTOR", "retry_backoff_factor", float),
-            ("AZURE_RETRY_BACKOFF_MAX", "retry_backoff_max", int),
-            ("AZURE_TIMEOUT", "timeout", float),
-            ("AZURE_GRAPH_PAGE_SIZE", "graph_page_size", int),
-            ("AZURE_GRAPH_BATCH_SIZE", "graph_batch_size", int),
-            ("AZURE_GRAPH_MAX_THROTTLE_WAITS", "graph_max_throttle_waits", int),
-        ):
-            raw = get(name)
-            if raw is not None:
-                try:
-                    values[key] = kind(raw)
-                except ValueError:
-                    raise AzureConfigError(f"{name} must be a number, got {raw!r}") from None
+        """Read the `AZURE_*` variables (default: the process environment; see the README)."""
         try:
-            return cls(**{k: v for k, v in values.items() if v is not None})
-        except ValueError as err:  # pydantic.ValidationError is a ValueError
-            raise AzureConfigError(f"invalid Azure settings: {err}") from None
+            return envsettings.from_environ(cls, environ)
+        except ValidationError as error:
+            raise AzureConfigError(f"invalid Azure settings: {_describe(error)}") from None
+
+    @classmethod
+    def from_values(cls, **values: Any) -> AzureSettings:
+        """Settings from explicit values (a Dagster resource's fields), no environment."""
+        try:
+            return envsettings.from_values(cls, values)
+        except ValidationError as error:
+            raise AzureConfigError(f"invalid Azure settings: {_describe(error)}") from None
 
     def check_credentials_configured(self) -> None:
         """Fail before any request when a service principal is half configured."""
@@ -239,80 +252,42 @@ class AzureSettings(BaseModel):
                 )
 
 
-def _csv(raw: str | None) -> tuple[str, ...] | None:
-    if raw is None:
-        return None
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
+def _describe(error: ValidationError) -> str:
+    return envsettings.describe(AzureSettings, error)
 
 
-def _bool(name: str, raw: str | None) -> bool:
-    value = (raw or "").lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise AzureConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def _cloud(raw: str) -> str:
-    cloud = _CLOUD_ALIASES.get(raw.strip().lower())
-    if cloud is None:
-        raise AzureConfigError(f"AZURE_CLOUD must be public, usgov or china, got {raw!r}")
-    return cloud
-
-
-def _rg_tag_filters(env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Resource-group tag filters, in our two variables or Port's combined JSON variable.
-
-    `AZURE_RG_TAGS_INCLUDE` / `AZURE_RG_TAGS_EXCLUDE`: a JSON object or `key=value,key=value`.
-    `AZURE_RESOURCE_GROUP_TAG_FILTERS`: Port's incremental exporter format,
-    `{"include": {...}, "exclude": {...}}`. The specific variables win.
-    """
-    include: dict[str, str] = {}
-    exclude: dict[str, str] = {}
-    combined = env.get("AZURE_RESOURCE_GROUP_TAG_FILTERS", "").strip()
-    if combined:
+def _combined_tag_filters(raw: Any) -> tuple[dict[str, str], dict[str, str]]:
+    name = "AZURE_RESOURCE_GROUP_TAG_FILTERS"
+    if isinstance(raw, str):
         try:
-            parsed = json.loads(combined)
+            raw = json.loads(raw)
         except json.JSONDecodeError as err:
-            raise AzureConfigError(f"AZURE_RESOURCE_GROUP_TAG_FILTERS is not JSON: {err}") from None
-        if not isinstance(parsed, dict) or set(parsed) - {"include", "exclude"}:
-            raise AzureConfigError(
-                "AZURE_RESOURCE_GROUP_TAG_FILTERS must look like "
-                '{"include": {...}, "exclude": {...}}'
-            )
-        include = _tag_dict("AZURE_RESOURCE_GROUP_TAG_FILTERS.include", parsed.get("include") or {})
-        exclude = _tag_dict("AZURE_RESOURCE_GROUP_TAG_FILTERS.exclude", parsed.get("exclude") or {})
-    for name in ("AZURE_RG_TAGS_INCLUDE", "AZURE_RG_TAGS_EXCLUDE"):
-        raw = env.get(name, "").strip()
-        if not raw:
-            continue
-        parsed_tags = _parse_tags(name, raw)
-        if name.endswith("INCLUDE"):
-            include = parsed_tags
-        else:
-            exclude = parsed_tags
-    return include, exclude
+            raise ValueError(f"{name} is not JSON: {err}") from None
+    if not isinstance(raw, dict) or set(raw) - {"include", "exclude"}:
+        raise ValueError(f'{name} must look like {{"include": {{...}}, "exclude": {{...}}}}')
+    return _tag_dict(raw.get("include") or {}), _tag_dict(raw.get("exclude") or {})
 
 
-def _parse_tags(name: str, raw: str) -> dict[str, str]:
+def _parse_tags(raw: str) -> dict[str, str]:
+    """A JSON object, or `key=value,key=value`."""
+    raw = raw.strip()
     if raw.startswith("{"):
         try:
-            return _tag_dict(name, json.loads(raw))
+            return _tag_dict(json.loads(raw))
         except json.JSONDecodeError as err:
-            raise AzureConfigError(f"{name} is not a JSON object: {err}") from None
+            raise ValueError(f"not a JSON object: {err}") from None
     tags: dict[str, str] = {}
     for part in raw.split(","):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise AzureConfigError(f"{name} must be key=value pairs separated by commas: {raw!r}")
+            raise ValueError(f"must be key=value pairs separated by commas: {raw!r}")
         tags[key.strip()] = value.strip()
     return tags
 
 
-def _tag_dict(name: str, value: object) -> dict[str, str]:
+def _tag_dict(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise AzureConfigError(f"{name} must be an object of tag name to value")
+        raise ValueError("must be an object of tag name to value")
     return {str(k): str(v) for k, v in value.items()}

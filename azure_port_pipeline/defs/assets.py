@@ -26,6 +26,7 @@ from dagster import (
     asset,
 )
 
+from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.partitions import subscription_partitions
 from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
@@ -48,37 +49,37 @@ class KindAssetKeys:
     sync: AssetKey
 
     @classmethod
-    def for_entry(cls, resource: ResourceMapping) -> "KindAssetKeys":
+    def for_entry(cls, entry: ResourceMapping) -> "KindAssetKeys":
         return cls(
-            raw=AssetKey(["azure", resource.key]),
-            entities=AssetKey(["port_entities", resource.key]),
-            sync=AssetKey(["port_sync", resource.key]),
+            raw=AssetKey(["azure", entry.key]),
+            entities=AssetKey(["port_entities", entry.key]),
+            sync=AssetKey(["port_sync", entry.key]),
         )
 
 
 def build_kind_assets(
-    resource: ResourceMapping,
+    entry: ResourceMapping,
     config: PortAppConfig,
     blueprints: Sequence[dict[str, Any]],
     sync_upstream: Sequence[ResourceMapping],
     freshness: FreshnessPolicy,
 ) -> list[AssetsDefinition]:
-    keys = KindAssetKeys.for_entry(resource)
+    keys = KindAssetKeys.for_entry(entry)
     return [
-        _raw_asset(resource, keys),
-        _entities_asset(resource, keys),
-        _sync_asset(resource, keys, config, blueprints, sync_upstream, freshness),
+        _raw_asset(entry, keys),
+        _entities_asset(entry, keys),
+        _sync_asset(entry, keys, config, blueprints, sync_upstream, freshness),
     ]
 
 
-def _describe(resource: ResourceMapping) -> str:
-    if resource.resource_kinds:
-        return ", ".join(f"`{t}` ({v})" for t, v in sorted(resource.resource_kinds.items()))
-    version = f" (api-version {resource.api_version})" if resource.api_version else ""
-    return f"`{resource.kind}`{version}"
+def _describe(entry: ResourceMapping) -> str:
+    if entry.resource_kinds:
+        return ", ".join(f"`{t}` ({v})" for t, v in sorted(entry.resource_kinds.items()))
+    version = f" (api-version {entry.api_version})" if entry.api_version else ""
+    return f"`{entry.kind}`{version}"
 
 
-def _raw_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
+def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
     @asset(
         key=keys.raw,
         partitions_def=subscription_partitions,
@@ -87,10 +88,10 @@ def _raw_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefiniti
         pool="azure_api",
         io_manager_key=SNAPSHOT_IO,
         description=(
-            f"Azure objects of {_describe(resource)} in one subscription, in ARM's REST shape, "
+            f"Azure objects of {_describe(entry)} in one subscription, in ARM's REST shape, "
             "with whether every page was read (deletion downstream depends on it)."
         ),
-        metadata={"mapping_kind": resource.kind, "mapping_index": resource.index},
+        metadata={"mapping_kind": entry.kind, "mapping_index": entry.index},
     )
     def raw(
         context: AssetExecutionContext, azure: AzureResource, sync_options: SyncOptions
@@ -100,7 +101,7 @@ def _raw_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefiniti
         started = time.monotonic()
         reader = azure.reader()
         listing = reader.list_kind(
-            subscription_id, resource.kind, resource.api_version, resource.resource_kinds or None
+            subscription_id, entry.kind, entry.api_version, entry.resource_kinds or None
         )
         seconds = round(time.monotonic() - started, 3)
         counters = reader.counters
@@ -113,11 +114,11 @@ def _raw_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefiniti
         }
         if not listing.complete:
             context.log.warning(
-                f"{resource.kind} in {subscription_id}: listing incomplete ({listing.error}); "
+                f"{entry.kind} in {subscription_id}: listing incomplete ({listing.error}); "
                 "nothing will be deleted in this scope"
             )
         snapshot = RawSnapshot(
-            kind=resource.kind,
+            kind=entry.kind,
             subscription_id=subscription_id,
             items=listing.items,
             complete=listing.complete,
@@ -146,7 +147,7 @@ def _raw_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefiniti
     return raw
 
 
-def _entities_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
+def _entities_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
     @asset(
         key=keys.entities,
         ins={"raw": AssetIn(key=keys.raw)},
@@ -155,8 +156,8 @@ def _entities_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDef
         kinds={"port"},
         io_manager_key=SNAPSHOT_IO,
         description=(
-            f"Port entities mapped from {_describe(resource)} by mapping entry "
-            f"#{resource.index}, with the mapping report (skips and per-item errors)."
+            f"Port entities mapped from {_describe(entry)} by mapping entry "
+            f"#{entry.index}, with the mapping report (skips and per-item errors)."
         ),
         check_specs=[
             AssetCheckSpec(
@@ -168,11 +169,11 @@ def _entities_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDef
     )
     def entities(context: AssetExecutionContext, raw: RawSnapshot) -> Iterator[Any]:
         started = time.monotonic()
-        result = map_items(resource, raw.items)
+        result = map_items(entry, raw.items)
         report = result.report
         seconds = round(time.monotonic() - started, 3)
         snapshot = EntitySnapshot(
-            kind=resource.kind,
+            kind=entry.kind,
             subscription_id=raw.subscription_id,
             entities=result.entities,
             report=report,
@@ -213,14 +214,16 @@ def _entities_asset(resource: ResourceMapping, keys: KindAssetKeys) -> AssetsDef
 
 
 def _sync_asset(
-    resource: ResourceMapping,
+    entry: ResourceMapping,
     keys: KindAssetKeys,
     config: PortAppConfig,
     blueprints: Sequence[dict[str, Any]],
     sync_upstream: Sequence[ResourceMapping],
     freshness: FreshnessPolicy,
 ) -> AssetsDefinition:
-    upstream_keys = [KindAssetKeys.for_entry(other).sync for other in sync_upstream]
+    upstream_keys = [BLUEPRINTS_KEY] + [
+        KindAssetKeys.for_entry(other).sync for other in sync_upstream
+    ]
 
     @asset(
         key=keys.sync,
@@ -232,7 +235,7 @@ def _sync_asset(
         pool="port_api",
         freshness_policy=freshness,
         description=(
-            f"Writes the entities of {_describe(resource)} to Port for one subscription: creates "
+            f"Writes the entities of {_describe(entry)} to Port for one subscription: creates "
             "and updates what changed, deletes what vanished (complete listing, owned entities, "
             "deletion threshold), and reconciles counts."
         ),
@@ -254,7 +257,7 @@ def _sync_asset(
         context: AssetExecutionContext, entities: EntitySnapshot, port: PortResource
     ) -> MaterializeResult:
         outcome = sync_scope(
-            resource=resource,
+            entry=entry,
             snapshot=entities,
             port=port,
             config=config,

@@ -1,21 +1,24 @@
 """Per-subscription freshness: Dagster's freshness policy is per asset, not per partition.
 
 One stale subscription would hide behind nine fresh ones in an asset-level policy; this check
-names every (subscription, kind) whose last successful sync is older than the window.
+runs on every `port_sync/*` asset and names each subscription whose last successful sync of
+that kind is older than the window.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
+    AssetCheckSpec,
     AssetKey,
     AssetRecordsFilter,
+    DagsterInstance,
     MetadataValue,
-    asset_check,
+    multi_asset_check,
 )
 
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
@@ -24,37 +27,42 @@ CHECK_FRESHNESS = "subscriptions_synced_recently"
 
 
 def build_freshness_check(
-    anchor: AssetKey, sync_keys: Sequence[AssetKey], window: timedelta
+    sync_keys: Sequence[AssetKey], window: timedelta
 ) -> AssetChecksDefinition:
-    @asset_check(
-        asset=anchor,
+    description = f"Every subscription was synced successfully within the last {window}."
+
+    @multi_asset_check(
         name=CHECK_FRESHNESS,
-        description=(
-            f"Every subscription's every kind was synced successfully within the last {window}."
-        ),
+        specs=[
+            AssetCheckSpec(CHECK_FRESHNESS, asset=key, description=description) for key in sync_keys
+        ],
     )
-    def subscriptions_synced_recently(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    def subscriptions_synced_recently(
+        context: AssetCheckExecutionContext,
+    ) -> Iterator[AssetCheckResult]:
         instance = context.instance
         subscriptions = set(instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION))
         since = time.time() - window.total_seconds()
-        stale: list[str] = []
         for key in sync_keys:
-            fresh = _partitions_materialized_since(instance, key, since)
-            stale.extend(f"{sub} {key.to_user_string()}" for sub in sorted(subscriptions - fresh))
-        return AssetCheckResult(
-            passed=not stale,
-            metadata={
-                "subscriptions": len(subscriptions),
-                "stale": len(stale),
-                "window_hours": round(window.total_seconds() / 3600, 2),
-                **({"stale_scopes": MetadataValue.json(stale[:200])} if stale else {}),
-            },
-        )
+            stale = sorted(subscriptions - _partitions_materialized_since(instance, key, since))
+            yield AssetCheckResult(
+                asset_key=key,
+                check_name=CHECK_FRESHNESS,
+                passed=not stale,
+                metadata={
+                    "subscriptions": len(subscriptions),
+                    "stale": len(stale),
+                    "window_hours": round(window.total_seconds() / 3600, 2),
+                    **({"stale_subscriptions": MetadataValue.json(stale[:200])} if stale else {}),
+                },
+            )
 
     return subscriptions_synced_recently
 
 
-def _partitions_materialized_since(instance, key: AssetKey, since: float) -> set[str]:
+def _partitions_materialized_since(
+    instance: DagsterInstance, key: AssetKey, since: float
+) -> set[str]:
     fresh: set[str] = set()
     cursor = None
     while True:

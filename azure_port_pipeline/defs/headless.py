@@ -1,24 +1,31 @@
 """Run the pipeline without the daemon: evaluate discovery, then execute its run requests.
 
-The headless demo and the end-to-end tests use this; it drives the very sensor and job the
-daemon would, in this process, against a real Dagster instance.
+The headless demo, the benchmarks and the end-to-end tests use this; it drives the very sensor
+and job the daemon would, in this process, against a real Dagster instance, for the
+`Definitions` it is given (with their resources), not the code location's.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     DagsterInstance,
     Definitions,
     JobDefinition,
     SensorResult,
+    build_reconstructable_job,
     build_sensor_context,
     execute_job,
-    reconstructable,
 )
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.reconstruct import ReconstructableJob
 
 from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
@@ -47,8 +54,8 @@ class RunSummary:
 
 def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any:
     sensor = defs.resolve_sensor_def(DISCOVERY_SENSOR)
-    context = build_sensor_context(instance=instance, resources=_resources(defs))
-    result = sensor(context)
+    with build_sensor_context(instance=instance, resources=_resources(defs)) as context:
+        result = sensor(context)
     if isinstance(result, SensorResult):
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(SUBSCRIPTIONS_PARTITION, list(request.partition_keys))
@@ -80,16 +87,17 @@ def sync_partition(
     """
     defs.resolve_job_def(SYNC_JOB)  # fail early, by name, if the job is missing
     started = time.monotonic()
-    result = execute_job(
-        reconstructable(code_location_sync_job),
-        instance=instance,
-        run_config={
-            **(run_config or full_sync_run_config()),
-            "loggers": {"console": {"config": {"log_level": log_level}}},
-        },
-        tags={"dagster/partition": subscription_id},
-        raise_on_error=False,
-    )
+    with _reconstructable_sync_job(defs) as job:
+        result = execute_job(
+            job,
+            instance=instance,
+            run_config={
+                **(run_config or full_sync_run_config()),
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+            },
+            tags={"dagster/partition": subscription_id},
+            raise_on_error=False,
+        )
     totals = dict.fromkeys(("fetched", "mapping_errors", *SYNC_COUNTS), 0)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
@@ -112,11 +120,30 @@ def sync_partition(
     )
 
 
-def code_location_sync_job() -> JobDefinition:
-    """The sync job of the code location (`azure_port_pipeline.definitions`), importable."""
-    from azure_port_pipeline.definitions import defs
+#: Definitions lent to `execute_job` for the duration of one headless run, by a random key.
+_LENT: dict[str, Definitions] = {}
 
-    return defs.resolve_job_def(SYNC_JOB)
+
+@contextmanager
+def _reconstructable_sync_job(defs: Definitions) -> Iterator[ReconstructableJob]:
+    """The given definitions' sync job, as the reconstructable job `execute_job` requires.
+
+    The in-process executor reconstructs the job in this very process, so the job is looked up
+    by a key rather than rebuilt from a module: resources passed to `defs` (emulator URLs,
+    literal test secrets) are used as given and never written into the run's stored origin.
+    """
+    key = uuid.uuid4().hex
+    _LENT[key] = defs
+    try:
+        yield build_reconstructable_job(
+            __name__, lent_sync_job.__name__, reconstructable_kwargs={"key": key}
+        )
+    finally:
+        del _LENT[key]
+
+
+def lent_sync_job(key: str) -> JobDefinition:
+    return _LENT[key].resolve_job_def(SYNC_JOB)
 
 
 def _resources(defs: Definitions) -> dict[str, Any]:

@@ -12,8 +12,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import ConfigurableIOManagerFactory, InitResourceContext, InputContext, OutputContext
-from dagster._core.storage.upath_io_manager import UPathIOManager
+from dagster import (
+    ConfigurableIOManagerFactory,
+    InitResourceContext,
+    InputContext,
+    OutputContext,
+    UPathIOManager,
+)
 from pydantic import Field
 from upath import UPath
 

@@ -1,19 +1,10 @@
-"""Jobs: sync a subscription (any mode), check freshness, retire a subscription."""
+"""Jobs: sync a subscription (any mode), check freshness (retiring is in retire.py)."""
 
 from typing import Any
 
-from dagster import (
-    AssetSelection,
-    Config,
-    OpExecutionContext,
-    define_asset_job,
-    in_process_executor,
-    job,
-    op,
-)
-from pydantic import Field
+from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 
 SYNC_JOB = "azure_port_sync"
 FRESHNESS_JOB = "azure_port_freshness"
@@ -33,7 +24,11 @@ def build_sync_job(checks_to_skip: AssetSelection) -> Any:
     """
     return define_asset_job(
         SYNC_JOB,
-        selection=AssetSelection.groups("azure_raw", "port_entities", "port_sync") - checks_to_skip,
+        selection=(
+            AssetSelection.assets(BLUEPRINTS_KEY)
+            | AssetSelection.groups("azure_raw", "port_entities", "port_sync")
+        )
+        - checks_to_skip,
         executor_def=in_process_executor,
         config=full_sync_run_config(),
         description="Sync one Azure subscription into Port (mode in run config; full by default).",
@@ -46,33 +41,3 @@ def build_freshness_job(freshness_check: AssetSelection) -> Any:
         selection=freshness_check,
         description="Checks that every subscription was synced within the freshness window.",
     )
-
-
-class RetireSubscriptionConfig(Config):
-    subscription_id: str = Field(description="The subscription whose entities to remove.")
-    confirm: str = Field(
-        description="Type the subscription id again: removing entities cannot be undone."
-    )
-
-
-def build_retire_job(retire_op_body) -> object:
-    """Explicit removal of a subscription that vanished or was disabled in Azure.
-
-    The discovery sensor never deletes: a subscription that disappears may be a permissions
-    hiccup. An operator launches this job (config: subscription_id and confirm) to delete the
-    entities this installation wrote for it and drop its partition.
-    """
-
-    @op(name="delete_subscription_entities", required_resource_keys={"port"})
-    def retire_subscription(context: OpExecutionContext, config: RetireSubscriptionConfig) -> None:
-        if config.confirm != config.subscription_id:
-            raise ValueError("confirm must repeat subscription_id exactly; nothing was deleted")
-        retire_op_body(context, config.subscription_id)
-        context.instance.delete_dynamic_partition(SUBSCRIPTIONS_PARTITION, config.subscription_id)
-        context.log.info(f"partition {config.subscription_id} removed")
-
-    @job(name="retire_subscription", executor_def=in_process_executor)
-    def retire_subscription_job() -> None:
-        retire_subscription()
-
-    return retire_subscription_job

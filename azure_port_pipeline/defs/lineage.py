@@ -28,7 +28,7 @@ def relation_targets(blueprints: Sequence[dict[str, Any]]) -> dict[str, set[str]
 
 
 def sync_dependencies(
-    resources: Sequence[ResourceMapping], blueprints: Sequence[dict[str, Any]]
+    entries: Sequence[ResourceMapping], blueprints: Sequence[dict[str, Any]]
 ) -> dict[str, list[str]]:
     """mapping entry key -> keys of the entries whose entities it relates to.
 
@@ -37,19 +37,19 @@ def sync_dependencies(
     """
     targets = relation_targets(blueprints)
     producers: dict[str, list[str]] = {}
-    for resource in resources:
-        for blueprint in resource.blueprints or ():
-            producers.setdefault(blueprint, []).append(resource.key)
+    for entry in entries:
+        for blueprint in entry.blueprints or ():
+            producers.setdefault(blueprint, []).append(entry.key)
 
-    dependencies: dict[str, list[str]] = {resource.key: [] for resource in resources}
-    for resource in resources:
+    dependencies: dict[str, list[str]] = {entry.key: [] for entry in entries}
+    for entry in entries:
         upstream: list[str] = []
-        for blueprint in sorted(resource.blueprints or ()):
+        for blueprint in sorted(entry.blueprints or ()):
             for target in sorted(targets.get(blueprint, ())):
-                upstream.extend(k for k in producers.get(target, []) if k != resource.key)
+                upstream.extend(k for k in producers.get(target, []) if k != entry.key)
         for key in dict.fromkeys(upstream):
-            if not _reaches(dependencies, key, resource.key):
-                dependencies[resource.key].append(key)
+            if not _reaches(dependencies, key, entry.key):
+                dependencies[entry.key].append(key)
     return dependencies
 
 

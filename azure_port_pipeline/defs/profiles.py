@@ -6,9 +6,10 @@ hours in development; a full resync daily catches anything the change feed misse
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+
+from azure_port_pipeline.defs.settings import PipelineSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,30 +32,20 @@ class ProfileError(ValueError):
     pass
 
 
-def active_profile(environ: dict[str, str] | None = None) -> SyncProfile:
-    """The profile named by AZURE_PORT_PROFILE, with per-setting environment overrides."""
-    env = os.environ if environ is None else environ
-    name = env.get("AZURE_PORT_PROFILE", "production").strip().lower()
+def active_profile(settings: PipelineSettings) -> SyncProfile:
+    """The profile named by AZURE_PORT_PROFILE, with its per-setting overrides applied."""
+    name = settings.profile.strip().lower()
     if name not in PROFILES:
         raise ProfileError(
             f"AZURE_PORT_PROFILE={name!r} is not a profile; choose one of {sorted(PROFILES)}"
         )
-    base = PROFILES[name]
-    try:
-        return SyncProfile(
-            name=name,
-            full_sync_cron=env.get("AZURE_PORT_FULL_SYNC_CRON", base.full_sync_cron),
-            incremental_minutes=int(
-                env.get("AZURE_PORT_INCREMENTAL_MINUTES", base.incremental_minutes)
-            ),
-            freshness=timedelta(
-                hours=float(
-                    env.get("AZURE_PORT_FRESHNESS_HOURS", base.freshness / timedelta(hours=1))
-                )
-            ),
-            discovery_interval_seconds=int(
-                env.get("AZURE_PORT_DISCOVERY_SECONDS", base.discovery_interval_seconds)
-            ),
-        )
-    except ValueError as error:
-        raise ProfileError(f"invalid sync profile override in the environment: {error}") from error
+    profile = PROFILES[name]
+    if settings.full_sync_cron:
+        profile = replace(profile, full_sync_cron=settings.full_sync_cron)
+    if settings.incremental_minutes:
+        profile = replace(profile, incremental_minutes=settings.incremental_minutes)
+    if settings.freshness_hours:
+        profile = replace(profile, freshness=timedelta(hours=settings.freshness_hours))
+    if settings.discovery_seconds:
+        profile = replace(profile, discovery_interval_seconds=settings.discovery_seconds)
+    return profile

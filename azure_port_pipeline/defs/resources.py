@@ -1,34 +1,138 @@
 """Dagster resources: the Azure reader, the Port client and the run's sync options.
 
-Credentials are read from the environment when a step starts, never when definitions load, so
-the code location loads without secrets and the UI never holds them.
+Each resource carries its configuration as fields, built once in `Definitions` from the
+environment (`from_env`) or passed directly (tests, the demo). Secrets are `EnvVar`s: Dagster
+resolves them in the run's process when the resource is initialised, so neither the UI nor
+the run's stored config ever holds a secret value.
+
+A run initialises each resource once and its steps share it: one Azure credential (so one
+Entra token and one OpenID discovery per run) and one Port token per run, while every step
+still gets a fresh reader or client so its request counters describe just that step.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import threading
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from pydantic import Field, PrivateAttr
 
 from azure_port_pipeline.azure import AzureReader, AzureSettings
-from azure_port_pipeline.port import PortClient, PortSettings
+from azure_port_pipeline.azure.credentials import build_credential
+from azure_port_pipeline.port import PortClient, PortSettings, PortTokenCache
 
 SyncMode = Literal["full", "incremental", "event"]
 
+#: Settings fields a resource does not expose: fixed by the code, or folded into other fields.
+_AZURE_INTERNAL = frozenset({"user_agent", "resource_group_tag_filters", "client_secret"})
+_PORT_SECRETS = frozenset({"client_id", "client_secret"})
+
 
 class AzureResource(ConfigurableResource):
-    """Azure access for one step: a fresh reader so its counters describe just that step."""
+    """Azure access (see the README's `AZURE_*` variables); secrets as EnvVar."""
+
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = Field(
+        default=None, description="Service principal secret; set as EnvVar('AZURE_CLIENT_SECRET')."
+    )
+    use_default_credential: bool = False
+    cloud: str = "public"
+    authority_host: str | None = None
+    arm_endpoint: str | None = None
+    ca_bundle: str | None = None
+    subscriptions_include: list[str] = Field(default_factory=list)
+    subscriptions_exclude: list[str] = Field(default_factory=list)
+    rg_tags_include: dict[str, str] = Field(default_factory=dict)
+    rg_tags_exclude: dict[str, str] = Field(default_factory=dict)
+    retry_total: int = 10
+    retry_backoff_factor: float = 0.8
+    retry_backoff_max: int = 60
+    timeout: float = 60.0
+    graph_page_size: int = 1000
+    graph_batch_size: int = 1000
+    graph_max_throttle_waits: int = 20
+    graph_max_wait_seconds: float = 60.0
+
+    _credential: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AzureResource:
+        """Validated now (a bad variable fails definition loading, named); secret as EnvVar."""
+        settings = AzureSettings.from_env(environ)
+        values = settings.model_dump(exclude=set(_AZURE_INTERNAL))
+        secret = EnvVar("AZURE_CLIENT_SECRET") if settings.client_secret is not None else None
+        return cls(**values, client_secret=secret)
+
+    def settings(self) -> AzureSettings:
+        values = {name: getattr(self, name) for name in AzureResource.model_fields}
+        return AzureSettings.from_values(**values)
 
     def reader(self) -> AzureReader:
-        return AzureReader(AzureSettings.from_env())
+        """A reader for one step, authenticating with the run's shared credential."""
+        settings = self.settings()
+        return AzureReader(settings, credential=self._shared_credential(settings))
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        with self._lock:
+            credential, self._credential = self._credential, None
+        closer = getattr(credential, "close", None)
+        if callable(closer):
+            closer()
+
+    def _shared_credential(self, settings: AzureSettings) -> Any:
+        with self._lock:
+            if self._credential is None:
+                self._credential = build_credential(settings)
+            return self._credential
 
 
 class PortResource(ConfigurableResource):
-    """Port access for one step: a fresh client so its metrics describe just that step."""
+    """Port access (see the README's `PORT_*` variables); credentials as EnvVar."""
+
+    base_url: str = "https://api.port.io"
+    client_id: str = Field(description="Port client id; set as EnvVar('PORT_CLIENT_ID').")
+    client_secret: str = Field(description="Port client secret; EnvVar('PORT_CLIENT_SECRET').")
+    installation_id: str = "default"
+    timeout: float = 30.0
+    max_concurrency: int = 4
+    requests_per_second: float = 20.0
+    max_retries: int = 8
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_wait: float = 60.0
+    retry_deadline: float = 600.0
+    token_refresh_margin: float = 300.0
+    low_remaining_ratio: float = 0.05
+
+    _tokens: PortTokenCache | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PortResource:
+        """Validated now, except the credentials: EnvVars, resolved when a run starts."""
+        settings = PortSettings.from_env(environ, require_credentials=False)
+        values = settings.model_dump(exclude=set(_PORT_SECRETS))
+        return cls(
+            **values,
+            client_id=EnvVar("PORT_CLIENT_ID"),
+            client_secret=EnvVar("PORT_CLIENT_SECRET"),
+        )
+
+    def settings(self) -> PortSettings:
+        values = {name: getattr(self, name) for name in PortResource.model_fields}
+        return PortSettings.from_values(**values)
 
     def client(self) -> PortClient:
-        return PortClient(PortSettings.from_env())
+        """A client for one step, sharing the run's Port token."""
+        with self._lock:
+            if self._tokens is None:
+                self._tokens = PortTokenCache()
+            tokens = self._tokens
+        return PortClient(self.settings(), tokens=tokens)
 
 
 class SyncOptions(ConfigurableResource):

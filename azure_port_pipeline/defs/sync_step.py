@@ -1,14 +1,14 @@
 """The Port half of a sync for one scope (subscription x mapping entry), shared by all modes.
 
-Kept apart from the asset factory so the order of the steps reads top-down: make sure the
-blueprints exist, read what this installation owns, plan, apply under the deletion guards,
-then count again so the reconciliation check compares Azure with what Port really holds.
+Kept apart from the asset factory so the order of the steps reads top-down: read what this
+installation owns, plan, apply under the deletion guards, then count again so the
+reconciliation check compares Azure with what Port really holds. (The blueprints exist by
+then: `port/blueprints` is upstream of every sync asset.)
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,13 +20,10 @@ from azure_port_pipeline.defs.summaries import error_table
 from azure_port_pipeline.mapping import PortAppConfig, ResourceMapping
 from azure_port_pipeline.port import PortClient, SyncPlan, SyncReport, apply_plan, plan_sync
 
-_blueprints_ready: set[tuple[str, str]] = set()
-_blueprints_lock = threading.Lock()
 
-
-def scope_of(resource: ResourceMapping, subscription_id: str) -> str:
+def scope_of(entry: ResourceMapping, subscription_id: str) -> str:
     """The ownership scope: entities written for this (subscription, mapping entry)."""
-    return f"{subscription_id}:{resource.kind}"
+    return f"{subscription_id}:{entry.kind}"
 
 
 @dataclass(slots=True)
@@ -76,7 +73,7 @@ class SyncOutcome:
 
 def sync_scope(
     *,
-    resource: ResourceMapping,
+    entry: ResourceMapping,
     snapshot: EntitySnapshot,
     port: PortResource,
     config: PortAppConfig,
@@ -84,10 +81,9 @@ def sync_scope(
     log: logging.Logger | Any,
 ) -> SyncOutcome:
     started = time.monotonic()
-    scope = scope_of(resource, snapshot.subscription_id)
+    scope = scope_of(entry, snapshot.subscription_id)
     with port.client() as client:
-        _ensure_blueprints_once(client, blueprints, log)
-        searched = _owned_blueprints(resource, snapshot, blueprints)
+        searched = _owned_blueprints(entry, snapshot, blueprints)
         owned = _search_owned(client, searched, scope)
         blocker = snapshot.deletion_blocker()
         plan = plan_sync(
@@ -142,22 +138,8 @@ def sync_scope(
     )
 
 
-def _ensure_blueprints_once(
-    client: PortClient, blueprints: Sequence[dict[str, Any]], log: Any
-) -> None:
-    """Blueprint setup costs one read; do it once per process and Port organisation."""
-    key = (client.settings.base_url, client.settings.client_id)
-    with _blueprints_lock:
-        if key in _blueprints_ready:
-            return
-        setup = client.ensure_blueprints(list(blueprints))
-        if setup.created:
-            log.info(f"created missing Port blueprints: {', '.join(setup.created)}")
-        _blueprints_ready.add(key)
-
-
 def _owned_blueprints(
-    resource: ResourceMapping, snapshot: EntitySnapshot, blueprints: Sequence[dict[str, Any]]
+    entry: ResourceMapping, snapshot: EntitySnapshot, blueprints: Sequence[dict[str, Any]]
 ) -> list[str]:
     """Blueprints this scope may have written to.
 
@@ -165,8 +147,8 @@ def _owned_blueprints(
     blueprint; we then look in the ones it writes now and the default ones, which never
     deletes what we cannot see (missing one only leaves a stale entity, never a wrong delete).
     """
-    if resource.blueprints:
-        return sorted(resource.blueprints)
+    if entry.blueprints:
+        return sorted(entry.blueprints)
     seen = {entity.blueprint for entity in snapshot.entities}
     return sorted(seen | {blueprint["identifier"] for blueprint in blueprints})
 

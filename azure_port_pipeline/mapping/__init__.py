@@ -1,15 +1,28 @@
 """The mapping layer: Port's YAML + jq mapping format, loaded once, evaluated in bulk.
 
-Pure: no Dagster, no HTTP. The records it produces live in `models.py`.
+Pure: no Dagster, no HTTP. The records it produces live in `models.py` (`Entity` itself in
+`azure_port_pipeline.entities`, re-exported here); the packaged default mapping and blueprints
+in `defaults/`.
 """
 
+from azure_port_pipeline.entities import Entity
+
 from .config import PortAppConfig, ResourceMapping
+from .defaults import (
+    DEFAULT_BLUEPRINTS_NAME,
+    DEFAULT_MAPPING_NAME,
+    default_blueprints,
+    load_blueprints,
+    load_default_mapping,
+)
 from .engine import map_items, map_items_per_field
 from .errors import MappingConfigError
 from .loader import load_mapping, load_mapping_text
-from .models import Entity, MappingError, MappingReport, MappingResult
+from .models import MappingError, MappingReport, MappingResult
 
 __all__ = [
+    "DEFAULT_BLUEPRINTS_NAME",
+    "DEFAULT_MAPPING_NAME",
     "Entity",
     "MappingConfigError",
     "MappingError",
@@ -17,6 +30,9 @@ __all__ = [
     "MappingResult",
     "PortAppConfig",
     "ResourceMapping",
+    "default_blueprints",
+    "load_blueprints",
+    "load_default_mapping",
     "load_mapping",
     "load_mapping_text",
     "map_items",

@@ -1,4 +1,4 @@
-"""One resource entry's jq, compiled once at load time.
+"""One mapping entry's jq, compiled once at load time.
 
 Every string leaf of `port.entity.mappings` is a jq expression (as in Ocean, including the
 leaves of search-query relations). Besides one program per leaf (the per-field path Ocean uses,
@@ -53,7 +53,7 @@ class Slot:
 
 
 class CompiledMapping:
-    """The compiled jq of one resource entry (selector, itemsToParse, leaves, bulk program)."""
+    """The compiled jq of one mapping entry (selector, itemsToParse, leaves, bulk program)."""
 
     def __init__(self, spec: ResourceSpec, *, source: str, index: int) -> None:
         self._source, self._index, self._kind = source, index, spec.kind

@@ -1,8 +1,10 @@
 """The loaded mapping: run-time records the engine and the Dagster layer use.
 
 `PortAppConfig` carries Port's four top-level flags and one `ResourceMapping` per `resources[]`
-entry. A `ResourceMapping` owns its compiled jq; it pickles by recompiling from its spec, since
-jq programs cannot cross process boundaries.
+entry of the YAML, as `PortAppConfig.entries`: in this code a mapping entry is an *entry*, since
+"resource" already means an ARM resource and a Dagster resource. A `ResourceMapping` owns its
+compiled jq; it pickles by recompiling from its spec, since jq programs cannot cross process
+boundaries.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from .compiled import CompiledMapping
 from .schema import ResourceSpec
@@ -49,21 +53,26 @@ class ResourceMapping:
         return self.kind.lower() == wanted
 
 
-@dataclass
-class PortAppConfig:
-    """The whole mapping file, with Port's defaults applied (see schema.py for their origin)."""
+class PortAppConfig(BaseModel):
+    """The whole mapping file, with Port's defaults applied (see schema.py for their origin).
+
+    `entries` are the YAML's `resources[]`; both names are accepted when constructing.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
     delete_dependent_entities: bool
     create_missing_related_entities: bool
     enable_merge_entity: bool
     entity_deletion_threshold: float
-    resources: list[ResourceMapping]
+    entries: list[ResourceMapping] = Field(alias="resources")
     source: str = "<string>"
 
-    def resource(self, key: str) -> ResourceMapping:
-        for rm in self.resources:
-            if rm.key == key:
-                return rm
+    def entry(self, key: str) -> ResourceMapping:
+        """The entry with this key (see `entry_key`)."""
+        for entry in self.entries:
+            if entry.key == key:
+                return entry
         raise KeyError(f"no mapping entry with key {key!r} in {self.source}")
 
 

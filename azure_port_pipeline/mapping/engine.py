@@ -28,26 +28,26 @@ Outcome = list[Any] | dict[str, Any]
 Evaluator = Callable[[CompiledMapping, list[Any]], list[list[Outcome]]]
 
 
-def map_items(rm: ResourceMapping, items: Sequence[Any]) -> MappingResult:
+def map_items(entry: ResourceMapping, items: Sequence[Any]) -> MappingResult:
     """Map raw items (ARM REST / SDK as_dict shape) with one entry of the mapping."""
-    return _map(rm, items, _bulk_outcomes)
+    return _map(entry, items, _bulk_outcomes)
 
 
-def map_items_per_field(rm: ResourceMapping, items: Sequence[Any]) -> MappingResult:
+def map_items_per_field(entry: ResourceMapping, items: Sequence[Any]) -> MappingResult:
     """The same mapping, one jq call per field per item, as Port's integration does it."""
-    return _map(rm, items, _per_field_outcomes_all)
+    return _map(entry, items, _per_field_outcomes_all)
 
 
-def _map(rm: ResourceMapping, items: Sequence[Any], evaluate: Evaluator) -> MappingResult:
-    compiled = rm.compiled
-    report = MappingReport(kind=rm.kind, items_in=len(items))
+def _map(entry: ResourceMapping, items: Sequence[Any], evaluate: Evaluator) -> MappingResult:
+    compiled = entry.compiled
+    report = MappingReport(kind=entry.kind, items_in=len(items))
     if compiled.items_to_parse is None:
         expanded, ids = list(items), [_item_id(item) for item in items]
     else:
-        expanded, ids = _expand(rm, items, report)
+        expanded, ids = _expand(entry, items, report)
     entities: list[Entity] = []
     for outcomes, item_id in zip(evaluate(compiled, expanded), ids, strict=True):
-        entity = _entity(rm, compiled, outcomes, item_id, report)
+        entity = _entity(entry, compiled, outcomes, item_id, report)
         if entity is not None:
             entities.append(entity)
     report.entities_out = len(entities)
@@ -103,10 +103,10 @@ def _per_field_outcomes(compiled: CompiledMapping, item: Any) -> list[Outcome]:
 
 # -- itemsToParse ------------------------------------------------------------------------------
 def _expand(
-    rm: ResourceMapping, items: Sequence[Any], report: MappingReport
+    entry: ResourceMapping, items: Sequence[Any], report: MappingReport
 ) -> tuple[list[Any], list[str | None]]:
     """One item per element of `itemsToParse`; a non-array is reported and the item skipped."""
-    compiled = rm.compiled
+    compiled = entry.compiled
     field = "port.itemsToParse"
     expanded: list[Any] = []
     ids: list[str | None] = []
@@ -114,15 +114,15 @@ def _expand(
         item_id = _item_id(raw)
         outcome = run_one(compiled.items_to_parse, raw)
         if isinstance(outcome, dict):
-            _fail(report, rm, item_id, field, error_text(outcome))
+            _fail(report, entry, item_id, field, error_text(outcome))
             continue
         elements = outcome[0] if outcome else None
         if not isinstance(elements, list) or not isinstance(raw, dict):
             got = _type_name(elements) if isinstance(raw, dict) else f"item {_type_name(raw)}"
-            _fail(report, rm, item_id, field, f"itemsToParse must yield an array, got {got}")
+            _fail(report, entry, item_id, field, f"itemsToParse must yield an array, got {got}")
             continue
         base = raw
-        if rm.spec.port.items_to_parse_top_level_transform:
+        if entry.spec.port.items_to_parse_top_level_transform:
             trimmed = run_one(compiled.delete_items, raw)
             if isinstance(trimmed, list) and trimmed and isinstance(trimmed[0], dict):
                 base = trimmed[0]
@@ -134,7 +134,7 @@ def _expand(
 
 # -- assembly ----------------------------------------------------------------------------------
 def _entity(
-    rm: ResourceMapping,
+    entry: ResourceMapping,
     compiled: CompiledMapping,
     outcomes: list[Outcome],
     item_id: str | None,
@@ -145,41 +145,41 @@ def _entity(
         if selected == [False]:
             report.skipped_by_selector += 1
         elif isinstance(selected, dict):
-            _fail(report, rm, item_id, "selector.query", error_text(selected))
+            _fail(report, entry, item_id, "selector.query", error_text(selected))
         else:
             got = _describe(selected[0]) if selected else "no output"
             message = f"selector must yield a boolean, got {got}"
-            _fail(report, rm, item_id, "selector.query", message)
+            _fail(report, entry, item_id, "selector.query", message)
         return None
-    values = _values(rm, compiled, outcomes, item_id, report)
+    values = _values(entry, compiled, outcomes, item_id, report)
     identifier = values[compiled.identifier.index]
     blueprint = values[compiled.blueprint.index]
     if identifier in (None, "") or blueprint in (None, ""):
         report.skipped_empty += 1
         return None
     if not isinstance(blueprint, str):
-        _fail(report, rm, item_id, _field(compiled, compiled.blueprint), _not_string(blueprint))
+        _fail(report, entry, item_id, _field(compiled, compiled.blueprint), _not_string(blueprint))
         return None
     identifier_field = _field(compiled, compiled.identifier)
     problem = _not_string(identifier) if not isinstance(identifier, str) else None
     problem = problem or identifier_problem(identifier)
     if problem:
         report.invalid_identifier += 1
-        _error(report, rm, item_id, identifier_field, problem)
+        _error(report, entry, item_id, identifier_field, problem)
         return None
     return Entity(
         blueprint=blueprint,
         identifier=identifier,
-        title=_text(rm, compiled, compiled.title, values, item_id, report),
-        icon=_text(rm, compiled, compiled.icon, values, item_id, report),
-        team=_team(rm, compiled, values, item_id, report),
+        title=_text(entry, compiled, compiled.title, values, item_id, report),
+        icon=_text(entry, compiled, compiled.icon, values, item_id, report),
+        team=_team(entry, compiled, values, item_id, report),
         properties={name: values[slot.index] for name, slot in compiled.properties.items()},
         relations={name: fill(tpl, values) for name, tpl in compiled.relations.items()},
     )
 
 
 def _values(
-    rm: ResourceMapping,
+    entry: ResourceMapping,
     compiled: CompiledMapping,
     outcomes: list[Outcome],
     item_id: str | None,
@@ -192,12 +192,12 @@ def _values(
             values.append(outcome[0] if outcome else None)
         else:
             values.append(None)
-            _error(report, rm, item_id, leaf.field, error_text(outcome))
+            _error(report, entry, item_id, leaf.field, error_text(outcome))
     return values
 
 
 def _text(
-    rm: ResourceMapping,
+    entry: ResourceMapping,
     compiled: CompiledMapping,
     slot: Slot | None,
     values: list[Any],
@@ -210,12 +210,12 @@ def _text(
     value = values[slot.index]
     if value is None or isinstance(value, str):
         return value
-    _error(report, rm, item_id, _field(compiled, slot), _not_string(value))
+    _error(report, entry, item_id, _field(compiled, slot), _not_string(value))
     return None
 
 
 def _team(
-    rm: ResourceMapping,
+    entry: ResourceMapping,
     compiled: CompiledMapping,
     values: list[Any],
     item_id: str | None,
@@ -232,7 +232,7 @@ def _team(
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     message = f"team must be a string or a list of strings, got {_describe(value)}"
-    _error(report, rm, item_id, _field(compiled, compiled.team), message)
+    _error(report, entry, item_id, _field(compiled, compiled.team), message)
     return None
 
 
@@ -250,17 +250,19 @@ def _field(compiled: CompiledMapping, slot: Slot) -> str:
 
 
 def _error(
-    report: MappingReport, rm: ResourceMapping, item_id: str | None, field: str, message: str
+    report: MappingReport, entry: ResourceMapping, item_id: str | None, field: str, message: str
 ) -> None:
-    report.errors.append(MappingError(kind=rm.kind, item_id=item_id, field=field, message=message))
+    report.errors.append(
+        MappingError(kind=entry.kind, item_id=item_id, field=field, message=message)
+    )
 
 
 def _fail(
-    report: MappingReport, rm: ResourceMapping, item_id: str | None, field: str, message: str
+    report: MappingReport, entry: ResourceMapping, item_id: str | None, field: str, message: str
 ) -> None:
     """An item not mapped because of an error (as opposed to skipped by design)."""
     report.failed += 1
-    _error(report, rm, item_id, field, message)
+    _error(report, entry, item_id, field, message)
 
 
 def _not_string(value: Any) -> str:

@@ -1,7 +1,8 @@
 """The one exception a bad mapping raises.
 
 A mapping is user-written YAML + jq; when it is wrong the user needs to know *where* (file,
-resource entry, field) and *what* (the YAML, schema or jq message) without reading a stack trace.
+entry of the YAML's `resources:`, field) and *what* (the YAML, schema or jq message) without
+reading a stack trace. The location names the YAML key `resources`, as in the user's file.
 """
 
 from __future__ import annotations

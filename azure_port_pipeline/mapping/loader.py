@@ -1,7 +1,7 @@
 """Read a mapping file, validate it, compile its jq: fail once, clearly, or not at all.
 
-Every problem becomes a `MappingConfigError` naming the file, the resource entry (index and
-kind), the field path inside the entry, and the underlying message (YAML's, the schema's, or
+Every problem becomes a `MappingConfigError` naming the file, the entry of `resources:` (index
+and kind), the field path inside the entry, and the underlying message (YAML's, the schema's, or
 jq's), so a bad mapping fails Dagster definition loading with something a user can act on.
 """
 
@@ -45,17 +45,17 @@ def load_mapping_text(text: str, source: str = "<string>") -> PortAppConfig:
     """Load and compile a mapping given as YAML text; `source` names it in errors."""
     raw = _parse_yaml(text, source)
     spec = _validate(raw, source)
-    keys = unique_keys([resource.kind for resource in spec.resources])
-    resources = [
-        _resource_mapping(resource, index, key, source)
-        for index, (resource, key) in enumerate(zip(spec.resources, keys, strict=True))
+    keys = unique_keys([entry.kind for entry in spec.entries])
+    entries = [
+        _entry_mapping(entry, index, key, source)
+        for index, (entry, key) in enumerate(zip(spec.entries, keys, strict=True))
     ]
     return PortAppConfig(
         delete_dependent_entities=spec.delete_dependent_entities,
         create_missing_related_entities=spec.create_missing_related_entities,
         enable_merge_entity=spec.enable_merge_entity,
         entity_deletion_threshold=spec.entity_deletion_threshold,
-        resources=resources,
+        entries=entries,
         source=source,
     )
 
@@ -105,10 +105,10 @@ def _most_useful(errors: list[Any]) -> Any:
 def _schema_error(error: Any, raw: dict[str, Any], source: str) -> MappingConfigError:
     loc = list(error["loc"])
     index = kind = None
-    if len(loc) >= 2 and loc[0] == "resources" and isinstance(loc[1], int):
+    if len(loc) >= 2 and loc[0] == "resources" and isinstance(loc[1], int):  # the YAML key
         index = loc[1]
-        entry = _entry(raw, index)
-        kind = entry.get("kind") if isinstance(entry, dict) else None
+        raw_entry = _raw_entry(raw, index)
+        kind = raw_entry.get("kind") if isinstance(raw_entry, dict) else None
         loc = loc[2:]
     path = [part for part in loc if not _is_union_tag(part)]
     if error["type"] == "extra_forbidden":
@@ -128,10 +128,11 @@ def _schema_error(error: Any, raw: dict[str, Any], source: str) -> MappingConfig
     return MappingConfigError(detail, source=source, index=index, kind=kind, field=field)
 
 
-def _entry(raw: dict[str, Any], index: int) -> Any:
-    resources = raw.get("resources")
-    if isinstance(resources, list) and 0 <= index < len(resources):
-        return resources[index]
+def _raw_entry(raw: dict[str, Any], index: int) -> Any:
+    """Entry `index` of the YAML's `resources:` list, as parsed (None when there is none)."""
+    entries = raw.get("resources")
+    if isinstance(entries, list) and 0 <= index < len(entries):
+        return entries[index]
     return None
 
 
@@ -190,7 +191,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _resource_mapping(spec: ResourceSpec, index: int, key: str, source: str) -> ResourceMapping:
+def _entry_mapping(spec: ResourceSpec, index: int, key: str, source: str) -> ResourceMapping:
     _check_kind(spec, index, source)
     return ResourceMapping(
         kind=spec.kind,

@@ -1,7 +1,8 @@
 """Plain records the mapping produces and every later layer consumes.
 
-They live apart from the engine so the Port and Dagster layers can import them without
-depending on how the mapping is evaluated.
+They live apart from the engine so the Dagster layer can import them without depending on how
+the mapping is evaluated. `Entity` itself lives in `azure_port_pipeline.entities` (the Port
+layer writes it without importing the mapping) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -9,49 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from azure_port_pipeline.entities import Entity
 
-@dataclass(slots=True)
-class Entity:
-    """One Port entity, as the mapping produced it.
-
-    `icon` and `team` are None when the mapping does not define them; they are then left out
-    of the Port payload so a merge upsert keeps whatever Port already has.
-    """
-
-    blueprint: str
-    identifier: str
-    title: str | None = None
-    icon: str | None = None
-    team: str | list[str] | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
-    relations: dict[str, Any] = field(default_factory=dict)
-
-    def to_port(self) -> dict[str, Any]:
-        """The JSON body Port receives for this entity."""
-        body: dict[str, Any] = {
-            "identifier": self.identifier,
-            "title": self.title,
-            "blueprint": self.blueprint,
-            "properties": self.properties,
-            "relations": self.relations,
-        }
-        if self.icon is not None:
-            body["icon"] = self.icon
-        if self.team is not None:
-            body["team"] = self.team
-        return body
-
-    @classmethod
-    def from_port(cls, body: dict[str, Any]) -> Entity:
-        return cls(
-            blueprint=body["blueprint"],
-            identifier=body["identifier"],
-            title=body.get("title"),
-            icon=body.get("icon"),
-            team=body.get("team"),
-            properties=dict(body.get("properties") or {}),
-            relations=dict(body.get("relations") or {}),
-        )
+__all__ = ["Entity", "MappingError", "MappingReport", "MappingResult"]
 
 
 @dataclass(slots=True, frozen=True)

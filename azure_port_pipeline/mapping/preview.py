@@ -31,20 +31,20 @@ def preview(mapping_path: str | Path, input_path: str | Path, kind: str | None =
     config = load_mapping(mapping_path)
     items = _read_items(Path(input_path))
     if kind is not None:
-        entries = [rm for rm in config.resources if rm.kind.lower() == kind.lower()]
-        if not entries:
-            known = ", ".join(sorted({rm.kind for rm in config.resources}))
+        of_kind = [entry for entry in config.entries if entry.kind.lower() == kind.lower()]
+        if not of_kind:
+            known = ", ".join(sorted({entry.kind for entry in config.entries}))
             raise PreviewError(
                 f"no mapping entry of kind {kind!r} in {mapping_path}; known kinds: {known}"
             )
-        groups = [(rm, items) for rm in entries]
+        groups = [(entry, items) for entry in of_kind]
         unmatched = 0
     else:
-        groups, unmatched = _group_by_kind(config.resources, items)
+        groups, unmatched = _group_by_kind(config.entries, items)
     report = MappingReport(kind=kind or "*")
     entities: list[dict[str, Any]] = []
-    for rm, group in groups:
-        result = map_items(rm, group)
+    for entry, group in groups:
+        result = map_items(entry, group)
         report.merge(result.report)
         entities.extend(entity.to_port() for entity in result.entities)
     return {"entities": entities, "report": {**report.as_dict(), "unmatched": unmatched}}
@@ -65,22 +65,22 @@ def _read_items(path: Path) -> list[Any]:
 
 
 def _group_by_kind(
-    resources: list[ResourceMapping], items: list[Any]
+    entries: list[ResourceMapping], items: list[Any]
 ) -> tuple[list[tuple[ResourceMapping, list[Any]]], int]:
-    groups: dict[int, list[Any]] = {rm.index: [] for rm in resources}
+    groups: dict[int, list[Any]] = {entry.index: [] for entry in entries}
     unmatched = 0
     for item in items:
-        matched = [rm for rm in resources if _matches(rm, item)]
+        matched = [entry for entry in entries if _matches(entry, item)]
         unmatched += not matched
-        for rm in matched:
-            groups[rm.index].append(item)
-    return [(rm, groups[rm.index]) for rm in resources if groups[rm.index]], unmatched
+        for entry in matched:
+            groups[entry.index].append(item)
+    return [(entry, groups[entry.index]) for entry in entries if groups[entry.index]], unmatched
 
 
-def _matches(rm: ResourceMapping, item: Any) -> bool:
+def _matches(entry: ResourceMapping, item: Any) -> bool:
     if not isinstance(item, dict):
         return False
     arm_type = item.get("type")
     if isinstance(arm_type, str):
-        return rm.matches_type(arm_type)
-    return rm.kind == SUBSCRIPTION_KIND and "subscription_id" in item
+        return entry.matches_type(arm_type)
+    return entry.kind == SUBSCRIPTION_KIND and "subscription_id" in item

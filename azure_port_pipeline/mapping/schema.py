@@ -103,4 +103,5 @@ class PortAppConfigSpec(_Strict):
     entity_deletion_threshold: float = Field(
         default=0.9, alias="entityDeletionThreshold", ge=0.0, le=1.0
     )
-    resources: list[ResourceSpec] = Field(default_factory=list)
+    # Port's YAML key is `resources`; here they are entries (see config.py)
+    entries: list[ResourceSpec] = Field(default_factory=list, alias="resources")

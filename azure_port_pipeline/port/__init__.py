@@ -23,6 +23,7 @@ from azure_port_pipeline.port.models import (
 from azure_port_pipeline.port.planner import plan_sync
 from azure_port_pipeline.port.settings import PortConfigError, PortSettings
 from azure_port_pipeline.port.sync import apply_plan
+from azure_port_pipeline.port.transport import PortTokenCache
 
 __all__ = [
     "BlueprintSetupReport",
@@ -34,6 +35,7 @@ __all__ = [
     "PortConfigError",
     "PortMetrics",
     "PortSettings",
+    "PortTokenCache",
     "SyncPlan",
     "SyncReport",
     "apply_plan",

@@ -16,14 +16,14 @@ from urllib.parse import quote
 
 import requests
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import batching
 from azure_port_pipeline.port.batching import Item
 from azure_port_pipeline.port.blueprints import bare, relations_patch
 from azure_port_pipeline.port.metrics import PortMetrics
 from azure_port_pipeline.port.models import BlueprintSetupReport, EntityOutcome
 from azure_port_pipeline.port.settings import PortSettings
-from azure_port_pipeline.port.transport import PortTransport, Route, error_details
+from azure_port_pipeline.port.transport import PortTokenCache, PortTransport, Route, error_details
 
 PRODUCT = "azure-port-pipeline"
 SEARCH_PAGE = 1000
@@ -52,11 +52,12 @@ def package_version() -> str:
 class PortClient:
     """A client of one Port organization; thread-safe; close it (or use `with`)."""
 
-    def __init__(self, settings: PortSettings) -> None:
+    def __init__(self, settings: PortSettings, tokens: PortTokenCache | None = None) -> None:
+        """`tokens`: share one Port token with other clients (the steps of one run)."""
         self.settings = settings
         self._agent = f"{PRODUCT}/{package_version()}"
         self._transport = PortTransport(
-            settings, f"{self._agent} (installation={settings.installation_id})"
+            settings, f"{self._agent} (installation={settings.installation_id})", tokens
         )
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="port")
 

@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 

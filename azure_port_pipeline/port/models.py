@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 
 EntityKey = tuple[str, str]
 """(blueprint, identifier): how Port addresses one entity."""

@@ -9,16 +9,18 @@ blueprint holds each related identifier), so no blueprint schema is needed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 
 
 def relation_order(entities: Iterable[Entity], override: list[str] | None = None) -> list[str]:
     """Blueprints in write order: targets before sources, first-seen order among equals.
 
     `override` (a list of blueprint ids) wins for the blueprints it names; the rest follow in
-    the inferred order. Cycles cannot be ordered; their blueprints keep first-seen order.
+    the inferred order. Cycles cannot be ordered: their blueprints (and those pointing at them)
+    come after the others, in first-seen order.
     """
     entities = list(entities)
     seen = list(dict.fromkeys(entity.blueprint for entity in entities))
@@ -53,15 +55,40 @@ def _related_identifiers(relations: dict[str, Any]) -> Iterable[str]:
 
 
 def _topological(blueprints: list[str], targets: dict[str, set[str]]) -> list[str]:
-    """Kahn's algorithm, stable: among ready blueprints the first seen goes first."""
-    order: list[str] = []
-    remaining = list(blueprints)
-    while remaining:
-        placed = set(order)
-        ready = [bp for bp in remaining if targets.get(bp, set()) <= placed]
-        if not ready:  # a cycle: no order satisfies it, keep first-seen order
-            order.extend(remaining)
-            break
-        order.extend(ready)
-        remaining = [bp for bp in remaining if bp not in set(ready)]
-    return order
+    """Targets before sources, in rounds; among the blueprints ready together, first seen first.
+
+    A blueprint on a cycle, or pointing (directly or not) at one, cannot be ordered: those go
+    last, in first-seen order, after everything that can be ordered.
+    """
+    rank = {blueprint: position for position, blueprint in enumerate(blueprints)}
+    stuck: set[str] = set()
+    while True:
+        stuck = _with_dependents(stuck, blueprints, targets)
+        sorter = TopologicalSorter(
+            {bp: targets.get(bp, set()) for bp in blueprints if bp not in stuck}
+        )
+        try:
+            sorter.prepare()
+        except CycleError as error:
+            stuck.update(error.args[1])  # the nodes of one cycle; look for more
+            continue
+        order: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+            order.extend(ready)
+            sorter.done(*ready)
+        return order + [bp for bp in blueprints if bp in stuck]
+
+
+def _with_dependents(
+    stuck: set[str], blueprints: list[str], targets: dict[str, set[str]]
+) -> set[str]:
+    """`stuck` plus every blueprint that points at one of them or outside `blueprints`."""
+    stuck = set(stuck)
+    grew = True
+    while grew:
+        orderable = set(blueprints) - stuck
+        grown = {bp for bp in orderable if not targets.get(bp, set()) <= orderable}
+        stuck |= grown
+        grew = bool(grown)
+    return stuck

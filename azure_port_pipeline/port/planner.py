@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port.compare import entity_matches
 from azure_port_pipeline.port.models import EntityKey, SyncPlan
 from azure_port_pipeline.port.ordering import relation_order as infer_relation_order

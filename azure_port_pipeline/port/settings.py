@@ -1,43 +1,38 @@
-"""How to reach Port, and how hard to push it: read from the environment, secret kept secret."""
+"""How to reach Port, and how hard to push it: `PORT_*` variables, secret kept secret."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from azure_port_pipeline import envsettings
 
 DEFAULT_BASE_URL = "https://api.port.io"
-
-_ENV = {
-    "base_url": "PORT_BASE_URL",
-    "client_id": "PORT_CLIENT_ID",
-    "client_secret": "PORT_CLIENT_SECRET",
-    "installation_id": "PORT_INSTALLATION_ID",
-    "requests_per_second": "PORT_REQUESTS_PER_SECOND",
-    "max_concurrency": "PORT_MAX_CONCURRENCY",
-    "timeout": "PORT_TIMEOUT",
-    "max_retries": "PORT_MAX_RETRIES",
-}
 
 
 class PortConfigError(ValueError):
     """Port settings missing or invalid in the environment; names the variable, never a value."""
 
 
-class PortSettings(BaseModel):
-    """Connection and pacing settings of one Port organization.
+class PortSettings(BaseSettings):
+    """Connection and pacing settings of one Port organization (`PORT_<FIELD>` variables).
 
     Retry timing is configurable so tests can use millisecond backoffs; the defaults follow
     Port's published budget (about 117 entity requests/s per organization, shared by every
-    client of the organization, hence a lower default here).
+    client of the organization, hence a lower default here). The credentials may be absent
+    while settings are validated (definitions load without secrets); a client requires them.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="PORT_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
 
     base_url: str = DEFAULT_BASE_URL
-    client_id: str
-    client_secret: SecretStr
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
     installation_id: str = "default"
     timeout: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=4, ge=1, le=64)
@@ -54,28 +49,51 @@ class PortSettings(BaseModel):
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: object
+        cls, environ: Mapping[str, str] | None = None, *, require_credentials: bool = True
     ) -> PortSettings:
-        """PORT_* variables (PORT_CLIENT_ID and PORT_CLIENT_SECRET are required)."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {
-            field: environ[name] for field, name in _ENV.items() if environ.get(name)
-        }
-        values.update(overrides)
-        missing = [_ENV[field] for field in ("client_id", "client_secret") if field not in values]
+        """PORT_* variables (default: the process environment)."""
+        try:
+            settings = envsettings.from_environ(cls, environ)
+        except ValidationError as error:
+            raise PortConfigError(
+                f"invalid Port settings: {envsettings.describe(cls, error)}"
+            ) from None
+        if require_credentials:
+            settings.require_credentials()
+        return settings
+
+    @classmethod
+    def from_values(cls, **values: Any) -> PortSettings:
+        """Settings from explicit values (a Dagster resource's fields), no environment."""
+        try:
+            return envsettings.from_values(cls, values)
+        except ValidationError as error:
+            raise PortConfigError(
+                f"invalid Port settings: {envsettings.describe(cls, error)}"
+            ) from None
+
+    def require_credentials(self) -> None:
+        missing = [
+            envsettings.variable_of(PortSettings, name)
+            for name in ("client_id", "client_secret")
+            if not _present(getattr(self, name))
+        ]
         if missing:
             raise PortConfigError(
                 f"Port credentials missing: set {' and '.join(missing)} "
                 "(a Port API client id and secret)"
             )
-        try:
-            return cls.model_validate(values)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{_ENV.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors()
-            )
-            raise PortConfigError(f"invalid Port settings: {problems}") from None
+
+    @property
+    def secret(self) -> str:
+        return self.client_secret.get_secret_value() if self.client_secret else ""
 
     @property
     def api_url(self) -> str:
         return self.base_url.rstrip("/")
+
+
+def _present(value: str | SecretStr | None) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    return bool(value)

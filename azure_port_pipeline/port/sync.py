@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port.models import EntityKey, EntityOutcome, SyncPlan, SyncReport
 
 

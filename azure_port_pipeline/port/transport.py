@@ -50,6 +50,19 @@ class Route:
 AUTH = Route("POST", TOKEN_ROUTE)
 
 
+class PortTokenCache:
+    """One Port access token shared by every client built for a run (thread-safe).
+
+    Each step of a run gets a client of its own (so its metrics describe that step); sharing
+    the token means a run asks Port for one token, not one per step.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.token: str | None = None
+        self.refresh_at = 0.0
+
+
 class _Retryable(Exception):
     """An attempt worth repeating; carries what is needed to report it if retries run out."""
 
@@ -64,7 +77,13 @@ class _Retryable(Exception):
 class PortTransport:
     """Authenticated, paced, retried HTTP to one Port organization (thread-safe)."""
 
-    def __init__(self, settings: PortSettings, default_user_agent: str) -> None:
+    def __init__(
+        self,
+        settings: PortSettings,
+        default_user_agent: str,
+        tokens: PortTokenCache | None = None,
+    ) -> None:
+        settings.require_credentials()
         self._settings = settings
         self._default_user_agent = default_user_agent
         self.metrics = PortMetrics()
@@ -77,9 +96,7 @@ class PortTransport:
         )
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._token_lock = threading.Lock()
-        self._token: str | None = None
-        self._refresh_at = 0.0
+        self._tokens = tokens or PortTokenCache()
 
     def close(self) -> None:
         self._session.close()
@@ -202,18 +219,19 @@ class PortTransport:
 
     def _bearer(self, rejected: str | None = None) -> str:
         """The current token; fetched when missing, near expiry, or just rejected with a 401."""
-        with self._token_lock:
-            stale = self._token is None or time.monotonic() >= self._refresh_at
-            if stale or (rejected is not None and rejected == self._token):
+        tokens = self._tokens
+        with tokens.lock:
+            stale = tokens.token is None or time.monotonic() >= tokens.refresh_at
+            if stale or (rejected is not None and rejected == tokens.token):
                 self._fetch_token()
-            assert self._token is not None
-            return self._token
+            assert tokens.token is not None
+            return tokens.token
 
     def _fetch_token(self) -> None:
         settings = self._settings
         body = {
             "clientId": settings.client_id,
-            "clientSecret": settings.client_secret.get_secret_value(),
+            "clientSecret": settings.secret,
         }
         response = self.request(AUTH, TOKEN_ROUTE, body=body)
         if response.status_code != 200:
@@ -228,12 +246,12 @@ class PortTransport:
         payload = response.json()
         lifetime = float(payload.get("expiresIn") or 3600)
         margin = min(settings.token_refresh_margin, lifetime / 10)
-        self._token = payload["accessToken"]
-        self._refresh_at = time.monotonic() + lifetime - margin
+        self._tokens.token = payload["accessToken"]
+        self._tokens.refresh_at = time.monotonic() + lifetime - margin
 
     def redact(self, text: str) -> str:
         """`text` with the client secret and the current token replaced by ***."""
-        for secret in (self._settings.client_secret.get_secret_value(), self._token):
+        for secret in (self._settings.secret, self._tokens.token):
             if secret:
                 text = text.replace(secret, "***")
         return text

@@ -31,7 +31,7 @@ def test_every_default_kind_lists_completely_and_maps_with_relations(
     sub = emulator.estate.subscription_ids[0]
 
     entities = {}
-    for rm in config.resources:
+    for rm in config.entries:
         listing = reader.list_kind(sub, rm.kind, rm.api_version, rm.resource_kinds)
         assert listing.complete, (rm.kind, listing.error)
         if rm.kind == "subscription":

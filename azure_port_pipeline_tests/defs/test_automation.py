@@ -15,25 +15,33 @@ from dagster import (
     SensorResult,
     build_schedule_context,
     build_sensor_context,
+    instance_for_test,
 )
 
+from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
-from azure_port_pipeline.defs.factory import PROJECT_ROOT, build_definitions
+from azure_port_pipeline.defs.factory import build_definitions
 from azure_port_pipeline.defs.headless import discover, discover_and_sync, sync_partition
 from azure_port_pipeline.defs.jobs import FRESHNESS_JOB
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.schedules import FULL_RESYNC_SCHEDULE
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
+from azure_port_pipeline.demo.environment import EmulatorCredentials
 from azure_port_pipeline.mapping import MappingConfigError
-from azure_port_pipeline_tests.defs.conftest import Pipeline
+from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, SETTINGS, Pipeline
+from azure_port_pipeline_tests.paths import PROJECT_ROOT, USER_MAPPING
 
 
-def evaluate_discovery(pipeline: Pipeline, cursor: str | None = None) -> SensorResult:
+def evaluate_discovery(
+    pipeline: Pipeline, cursor: str | None = None, resources: dict | None = None
+) -> SensorResult:
     sensor = pipeline.defs.resolve_sensor_def(DISCOVERY_SENSOR)
-    context = build_sensor_context(
-        instance=pipeline.instance, cursor=cursor, resources=dict(pipeline.defs.resources)
-    )
-    result = sensor(context)
+    with build_sensor_context(
+        instance=pipeline.instance,
+        cursor=cursor,
+        resources=resources or dict(pipeline.defs.resources),
+    ) as context:
+        result = sensor(context)
     assert isinstance(result, SensorResult)
     return result
 
@@ -57,15 +65,15 @@ def test_discovery_adds_enabled_subscriptions_and_requests_their_full_sync(
 
 
 def test_discovery_is_quiet_when_nothing_is_new_and_reports_vanished_subscriptions(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+    pipeline: Pipeline,
 ) -> None:
     discover(pipeline.defs, pipeline.instance)
     again = evaluate_discovery(pipeline)
     assert not again.run_requests and not again.dynamic_partitions_requests
 
     gone = pipeline.enabled_subscriptions[0]
-    monkeypatch.setenv("AZURE_SUBSCRIPTIONS_EXCLUDE", gone)
-    result = evaluate_discovery(pipeline, cursor=again.cursor)
+    excluding = pipeline.resources(azure_options={"subscriptions_exclude": [gone]})
+    result = evaluate_discovery(pipeline, cursor=again.cursor, resources=excluding)
 
     assert not result.run_requests
     assert json.loads(result.cursor)["missing"] == [gone]
@@ -74,42 +82,53 @@ def test_discovery_is_quiet_when_nothing_is_new_and_reports_vanished_subscriptio
     )
 
 
-def test_discovery_fails_loudly_on_wrong_credentials(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AZURE_CLIENT_SECRET", "not-the-secret")
+def test_discovery_fails_loudly_on_wrong_credentials(pipeline: Pipeline) -> None:
+    wrong = EmulatorCredentials(
+        CREDENTIALS.azure_client_id,
+        "not-the-secret",
+        CREDENTIALS.port_client_id,
+        CREDENTIALS.port_client_secret,
+    )
     with pytest.raises(Exception, match=r"AADSTS7000215|invalid_client") as raised:
-        evaluate_discovery(pipeline)
+        evaluate_discovery(pipeline, resources=pipeline.resources(credentials=wrong))
     assert "not-the-secret" not in str(raised.value)
 
 
 def test_full_resync_schedule_requests_one_run_per_partition_with_unique_keys(
     pipeline: Pipeline,
 ) -> None:
-    discover(pipeline.defs, pipeline.instance)
     schedule = pipeline.defs.resolve_schedule_def(FULL_RESYNC_SCHEDULE)
-
-    keys = []
-    for day in (1, 2):
-        tick = datetime(2026, 11, day, 2, 0, tzinfo=UTC)
-        requests = schedule(
-            build_schedule_context(instance=pipeline.instance, scheduled_execution_time=tick)
-        )
-        assert sorted(r.partition_key for r in requests) == sorted(pipeline.enabled_subscriptions)
-        keys.extend(r.run_key for r in requests)
+    # A schedule context needs an instance it can reference: the on-disk one here.
+    with instance_for_test() as instance:
+        discover(pipeline.defs, instance)
+        keys = []
+        for day in (1, 2):
+            tick = datetime(2026, 11, day, 2, 0, tzinfo=UTC)
+            requests = schedule(
+                build_schedule_context(instance=instance, scheduled_execution_time=tick)
+            )
+            assert sorted(r.partition_key for r in requests) == sorted(
+                pipeline.enabled_subscriptions
+            )
+            keys.extend(r.run_key for r in requests)
     assert len(set(keys)) == len(keys) == 2 * len(pipeline.enabled_subscriptions)
 
 
+@pytest.mark.e2e
 def test_freshness_check_names_stale_subscriptions_until_they_sync(pipeline: Pipeline) -> None:
     discover(pipeline.defs, pipeline.instance)
     job = pipeline.defs.resolve_job_def(FRESHNESS_JOB)
 
     def evaluate() -> tuple[bool, int]:
+        """All kinds fresh?, and stale (subscription, kind) pairs over every sync asset."""
         result = job.execute_in_process(instance=pipeline.instance)
-        (evaluation,) = [
+        evaluations = [
             e for e in result.get_asset_check_evaluations() if e.check_name == CHECK_FRESHNESS
         ]
-        return evaluation.passed, evaluation.metadata["stale"].value
+        assert {e.asset_key.path[0] for e in evaluations} == {"port_sync"}
+        assert len(evaluations) == 7, "one freshness evaluation per sync asset"
+        stale = sum(e.metadata["stale"].value for e in evaluations)
+        return all(e.passed for e in evaluations), stale
 
     passed, stale = evaluate()
     assert not passed and stale == 7 * len(pipeline.enabled_subscriptions)
@@ -118,6 +137,7 @@ def test_freshness_check_names_stale_subscriptions_until_they_sync(pipeline: Pip
     assert evaluate() == (True, 0)
 
 
+@pytest.mark.e2e
 def test_retire_job_removes_only_that_subscriptions_entities_and_partition(
     pipeline: Pipeline,
 ) -> None:
@@ -165,7 +185,7 @@ def test_retire_job_removes_only_that_subscriptions_entities_and_partition(
 
 
 def test_definitions_build_assets_per_mapping_entry_with_relation_lineage() -> None:
-    defs = build_definitions()
+    defs = build_definitions(settings=SETTINGS)  # loads without any credential set
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     for layer in ("azure", "port_entities", "port_sync"):
@@ -175,14 +195,18 @@ def test_definitions_build_assets_per_mapping_entry_with_relation_lineage() -> N
     assert AssetKey(["port_sync", "resource_groups"]) in parents
     parents = graph.get(AssetKey(["port_sync", "resource_groups"])).parent_keys
     assert AssetKey(["port_sync", "subscription"]) in parents
+    sync_keys = [key for key in graph.get_all_asset_keys() if key.path[0] == "port_sync"]
+    assert len(sync_keys) == 7
+    for key in sync_keys:
+        assert BLUEPRINTS_KEY in graph.get(key).parent_keys, key
 
 
 def test_invalid_mapping_fails_definition_loading_clearly(tmp_path: Path) -> None:
     mapping = tmp_path / "broken.yaml"
-    text = (PROJECT_ROOT / "mapping" / "azure.yaml").read_text()
+    text = USER_MAPPING.read_text()
     mapping.write_text(text.replace("title: .name", "title: .name | ascii_downcase(", 1))
     with pytest.raises(MappingConfigError) as raised:
-        build_definitions(mapping_path=mapping)
+        build_definitions(mapping_path=mapping, settings=SETTINGS)
     message = str(raised.value)
     assert "broken.yaml" in message and "Microsoft.Resources/resourceGroups" in message
     assert "title" in message

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
-from azure_port_pipeline.defs.factory import DEFAULT_MAPPING
 from azure_port_pipeline.defs.headless import discover_and_sync, sync_partition
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
-from azure_port_pipeline.mapping import load_mapping, map_items
+from azure_port_pipeline.mapping import map_items
+from azure_port_pipeline.mapping.defaults import load_default_mapping
 from azure_port_pipeline_tests.azure_fixtures import CLIENT_SECRET
 from azure_port_pipeline_tests.defs.conftest import PORT_SECRET, Pipeline
+
+pytestmark = pytest.mark.e2e
 
 BULK_UPSERT = "POST /v1/blueprints/{bp}/entities/bulk"
 STORAGE = "Microsoft.Storage/storageAccounts"
@@ -20,17 +23,17 @@ VMS = "Microsoft.Compute/virtualMachines"
 
 def expected_from_estate(pipeline: Pipeline, subscription_id: str) -> dict[tuple[str, str], Any]:
     """What Port should hold, mapped straight from the estate's REST bodies (no reader)."""
-    config = load_mapping(DEFAULT_MAPPING)
+    config = load_default_mapping()
     estate = pipeline.azure.estate
     expected: dict[tuple[str, str], Any] = {}
-    for resource in config.resources:
-        if resource.kind == "subscription":
+    for entry in config.entries:
+        if entry.kind == "subscription":
             continue
-        if resource.kind == "Microsoft.Resources/resourceGroups":
+        if entry.kind == "Microsoft.Resources/resourceGroups":
             items = estate.resource_groups(subscription_id)
         else:
-            items = list(estate.resources(subscription_id, resource.kind))
-        for entity in map_items(resource, items).entities:
+            items = list(estate.resources(subscription_id, entry.kind))
+        for entity in map_items(entry, items).entities:
             expected[(entity.blueprint, entity.identifier)] = (entity.title, entity.relations)
     return expected
 
@@ -44,7 +47,9 @@ def port_state(pipeline: Pipeline, subscription_id: str) -> dict[tuple[str, str]
     }
 
 
-def materialization(pipeline: Pipeline, key: list[str], subscription_id: str) -> dict[str, Any]:
+def materialization(
+    pipeline: Pipeline, key: list[str], subscription_id: str | None
+) -> dict[str, Any]:
     result = pipeline.instance.fetch_materializations(AssetKey(key), limit=50)
     for record in result.records:
         if record.partition_key == subscription_id:
@@ -71,6 +76,25 @@ def test_full_sync_writes_exactly_the_mapped_entities_and_relations(pipeline: Pi
     for body in pipeline.port.entities("azureResourceGroup"):
         subscription = body["relations"]["subscription"]
         assert pipeline.port.entity("azureSubscription", subscription) is not None
+
+
+def test_a_run_shares_one_entra_token_and_one_port_token_across_its_steps(
+    pipeline: Pipeline,
+) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)  # blueprints and partitions in place
+    subscription_id = pipeline.enabled_subscriptions[0]
+    pipeline.azure.reset_counters()
+    pipeline.port.reset_counters()
+
+    summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
+
+    assert summary.success
+    azure = pipeline.azure.counters
+    assert azure["POST /{tenant}/oauth2/v2.0/token"] == 1
+    assert azure["GET /{tenant}/v2.0/.well-known/openid-configuration"] == 1
+    assert pipeline.port.counters["POST /v1/auth/access_token"] == 1
+    blueprints = materialization(pipeline, ["port", "blueprints"], None)
+    assert blueprints["blueprints"] == 3 and blueprints["created"] == 0
 
 
 def test_second_full_sync_writes_nothing(pipeline: Pipeline) -> None:

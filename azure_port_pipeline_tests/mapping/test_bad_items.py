@@ -37,9 +37,9 @@ KIND = "Microsoft.Storage/storageAccounts"
 ENGINES = pytest.mark.parametrize("engine", [map_items, map_items_per_field])
 
 
-def entry(query: str = "'true'", identifier: str = ".id", items: str = "") -> ResourceMapping:
+def make_entry(query: str = "'true'", identifier: str = ".id", items: str = "") -> ResourceMapping:
     text = MAPPING.format(query=query, identifier=identifier, items=items)
-    return load_mapping_text(text).resources[0]
+    return load_mapping_text(text).entries[0]
 
 
 def account(label: str, **extra: object) -> dict:
@@ -57,7 +57,7 @@ def account(label: str, **extra: object) -> dict:
 @ENGINES
 def test_runtime_error_in_one_field_nulls_that_field_only(engine) -> None:
     bad = account("bad", properties={"port": "not-a-number"})
-    result = engine(entry(), [account("a"), bad, account("b")])
+    result = engine(make_entry(), [account("a"), bad, account("b")])
     assert [e.identifier.rsplit("/", 1)[1] for e in result.entities] == ["a", "bad", "b"]
     entity = result.entities[1]
     assert entity.properties == {"sku": "Standard_LRS", "port": None, "missing": None}
@@ -72,7 +72,7 @@ def test_runtime_error_in_one_field_nulls_that_field_only(engine) -> None:
 @ENGINES
 def test_non_boolean_selector_is_an_error_for_that_item(engine) -> None:
     items = [account("a", keep=True), account("b", keep="yes"), account("c", keep=False)]
-    result = engine(entry(query=".keep"), [*items, account("d")])
+    result = engine(make_entry(query=".keep"), [*items, account("d")])
     assert [e.title for e in result.entities] == ["a"]
     report = result.report
     assert (report.items_in, report.skipped_by_selector, report.failed) == (4, 1, 2)
@@ -87,7 +87,7 @@ def test_non_boolean_selector_is_an_error_for_that_item(engine) -> None:
 @ENGINES
 def test_selector_runtime_error(engine) -> None:
     query = "'.tags | has(\"x\") | not'"
-    result = engine(entry(query=query), [account("a", tags=[1]), account("b")])
+    result = engine(make_entry(query=query), [account("a", tags=[1]), account("b")])
     assert [e.title for e in result.entities] == ["b"]
     (error,) = result.report.errors
     assert error.field == "selector.query" and "Cannot check whether array has a string key" in (
@@ -103,7 +103,7 @@ def test_empty_identifier_is_skipped_and_counted(engine) -> None:
         account("c", id=""),
         {"name": "no id", "properties": {"port": "1"}},
     ]
-    result = engine(entry(), items)
+    result = engine(make_entry(), items)
     assert [e.title for e in result.entities] == ["a"]
     assert result.report.skipped_empty == 3 and result.report.invalid_identifier == 0
     # the relation built from the missing id fails too: reported, the item still only skipped
@@ -122,7 +122,7 @@ def test_identifier_port_would_reject_is_reported(engine) -> None:
         {**account("dot"), "id": ".."},
         {**account("unicode"), "id": "/subscriptions/s1/resourceGroups/ñandú-ödön"},
     ]
-    result = engine(entry(), items)
+    result = engine(make_entry(), items)
     assert [e.title for e in result.entities] == ["ok", "unicode"]
     assert result.report.invalid_identifier == 4
     identifier_errors = [
@@ -140,11 +140,13 @@ def test_identifier_port_would_reject_is_reported(engine) -> None:
 
 @ENGINES
 def test_items_to_parse_fans_out_and_reports_non_arrays(engine) -> None:
-    rm = entry(identifier='.id + "/" + .item.name', items="itemsToParse: .properties.containers")
+    entry = make_entry(
+        identifier='.id + "/" + .item.name', items="itemsToParse: .properties.containers"
+    )
     parent = account("p", properties={"containers": [{"name": "c1"}, {"name": "c2"}]})
     not_array = account("q", properties={"containers": {"name": "c3"}})
     empty = account("r", properties={"containers": []})
-    result = engine(rm, [parent, not_array, empty])
+    result = engine(entry, [parent, not_array, empty])
     assert [e.identifier for e in result.entities] == [f"{parent['id']}/c1", f"{parent['id']}/c2"]
     # the array is removed from the copy (Ocean's itemsToParseTopLevelTransform)
     assert result.entities[0].properties["port"] is None
@@ -164,9 +166,9 @@ def test_items_to_parse_fans_out_and_reports_non_arrays(engine) -> None:
 def test_items_to_parse_element_name_and_transform_flag(engine) -> None:
     items = "itemsToParse: .properties.containers\n      itemsToParseName: container\n"
     items += "      itemsToParseTopLevelTransform: false"
-    rm = entry(identifier='.id + "/" + .container', items=items)
+    entry = make_entry(identifier='.id + "/" + .container', items=items)
     parent = account("p", properties={"containers": ["a"], "port": "1"})
-    (entity,) = engine(rm, [parent]).entities
+    (entity,) = engine(entry, [parent]).entities
     assert entity.identifier == f"{parent['id']}/a" and entity.properties["port"] == 1
 
 
@@ -175,13 +177,13 @@ def test_non_string_team_title_blueprint(engine) -> None:
     text = MAPPING.format(query="'true'", identifier=".id", items="").replace(
         "blueprint: '\"azureCloudResource\"'", "blueprint: .bp"
     )
-    rm = load_mapping_text(text).resources[0]
+    entry = load_mapping_text(text).entries[0]
     items = [
         account("a", bp="x", tags={"team": ["t1", "t2"]}),
         account("b", bp="x", tags={"team": 7}, name=["not", "text"]),
         account("c", bp=5),
     ]
-    result = engine(rm, items)
+    result = engine(entry, items)
     assert [(e.team, e.title) for e in result.entities] == [(["t1", "t2"], "a"), (None, None)]
     fields = [(e.item_id.rsplit("/", 1)[1], e.field) for e in result.report.errors]
     assert fields == [
@@ -197,7 +199,7 @@ def test_env_is_not_readable_from_a_mapping(monkeypatch: pytest.MonkeyPatch) -> 
     text = MAPPING.format(query="'true'", identifier=".id", items="").replace(
         "sku: .sku.name", "sku: env.AZURE_CLIENT_SECRET // $ENV.AZURE_CLIENT_SECRET"
     )
-    rm = load_mapping_text(text).resources[0]
+    entry = load_mapping_text(text).entries[0]
     for engine in (map_items, map_items_per_field):
-        (entity,) = engine(rm, [account("a")]).entities
+        (entity,) = engine(entry, [account("a")]).entities
         assert entity.properties["sku"] is None

@@ -100,8 +100,8 @@ def as_plain(result: MappingResult) -> tuple[list[dict], dict]:
 def test_bulk_equals_per_field_on_a_random_batch(seed: int) -> None:
     rng = random.Random(seed)
     items = [raw_item(rng, n) for n in range(BATCH_SIZE + 300)]  # more than one batch
-    rm = load_mapping_text(TRICKY).resources[0]
-    bulk, per_field = map_items(rm, items), map_items_per_field(rm, items)
+    entry = load_mapping_text(TRICKY).entries[0]
+    bulk, per_field = map_items(entry, items), map_items_per_field(entry, items)
     assert as_plain(bulk) == as_plain(per_field)
     report = bulk.report
     # the batch really exercised every path
@@ -114,14 +114,14 @@ def test_bulk_equals_per_field_on_a_random_batch(seed: int) -> None:
 def test_default_mapping_bulk_equals_per_field_and_is_projected() -> None:
     rng = random.Random(9)
     config = load_mapping(DEFAULT_MAPPING)
-    for rm in config.resources:
-        assert rm.compiled.projection is not None  # only .id/.name/... are sent to jq
+    for entry in config.entries:
+        assert entry.compiled.projection is not None  # only .id/.name/... are sent to jq
         items = [raw_item(rng, n) for n in range(300)]
-        assert as_plain(map_items(rm, items)) == as_plain(map_items_per_field(rm, items))
+        assert as_plain(map_items(entry, items)) == as_plain(map_items_per_field(entry, items))
 
 
 def test_tricky_mapping_is_not_projected() -> None:
-    assert load_mapping_text(TRICKY).resources[0].compiled.projection is None
+    assert load_mapping_text(TRICKY).entries[0].compiled.projection is None
 
 
 @pytest.mark.parametrize(
@@ -149,9 +149,9 @@ def test_root_keys_only_vouches_for_plain_paths(expr: str, keys: set[str] | None
 
 
 def test_values_json_cannot_encode_are_mapped_as_text() -> None:
-    rm = load_mapping(DEFAULT_MAPPING).resources[3]
+    entry = load_mapping(DEFAULT_MAPPING).entries[3]
     when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     item = {"id": "/subscriptions/s/resourceGroups/RG/x", "name": "n", "tags": {"at": when}}
-    bulk, per_field = map_items(rm, [item]), map_items_per_field(rm, [item])
+    bulk, per_field = map_items(entry, [item]), map_items_per_field(entry, [item])
     assert as_plain(bulk) == as_plain(per_field)
     assert bulk.entities[0].properties["tags"] == {"at": "2024-01-02T03:04:05+00:00"}

@@ -19,8 +19,8 @@ def config() -> PortAppConfig:
 
 
 def entities_of(config: PortAppConfig, kind: str, items: list[dict]) -> list[dict]:
-    (rm,) = [rm for rm in config.resources if rm.kind == kind]
-    result = map_items(rm, items)
+    (entry,) = [entry for entry in config.entries if entry.kind == kind]
+    result = map_items(entry, items)
     assert result.report.errors == []
     assert result.report.entities_out == len(items) == result.report.items_in
     return [entity.to_port() for entity in result.entities]
@@ -118,7 +118,7 @@ def test_cloud_resources(
 
 
 def test_every_default_entry_is_exercised(config: PortAppConfig) -> None:
-    kinds = {rm.kind for rm in config.resources}
+    kinds = {entry.kind for entry in config.entries}
     raws = [fx.RESOURCE_GROUP, fx.STORAGE_ACCOUNT, fx.VIRTUAL_MACHINE, fx.MANAGED_CLUSTER]
     raws += [fx.CONTAINER_APP, fx.LOAD_BALANCER]
     raw_types = {raw["type"] for raw in raws}

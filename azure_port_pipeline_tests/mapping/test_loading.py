@@ -59,7 +59,9 @@ def test_default_mapping_loads_unchanged_with_ports_defaults() -> None:
     assert config.create_missing_related_entities is True
     assert config.enable_merge_entity is True
     assert config.entity_deletion_threshold == 0.9
-    assert [(rm.index, rm.kind, rm.key, rm.api_version) for rm in config.resources] == [
+    assert [
+        (entry.index, entry.kind, entry.key, entry.api_version) for entry in config.entries
+    ] == [
         (0, "subscription", "subscription", "2022-09-01"),
         (1, "Microsoft.Resources/resourceGroups", "resource_groups", "2022-09-01"),
         (2, "Microsoft.App/containerApps", "container_apps", "2022-03-01"),
@@ -68,9 +70,9 @@ def test_default_mapping_loads_unchanged_with_ports_defaults() -> None:
         (5, "Microsoft.ContainerService/managedClusters", "managed_clusters", "2023-05-01"),
         (6, "Microsoft.Network/loadBalancers", "load_balancers", "2023-02-01"),
     ]
-    assert config.resources[0].blueprints == {"azureSubscription"}
-    assert config.resources[1].blueprints == {"azureResourceGroup"}
-    assert all(rm.resource_kinds == {} for rm in config.resources)
+    assert config.entries[0].blueprints == {"azureSubscription"}
+    assert config.entries[1].blueprints == {"azureResourceGroup"}
+    assert all(entry.resource_kinds == {} for entry in config.entries)
 
 
 def test_cloud_resource_with_resource_kinds_and_flags() -> None:
@@ -81,7 +83,7 @@ def test_cloud_resource_with_resource_kinds_and_flags() -> None:
         config.enable_merge_entity,
         config.entity_deletion_threshold,
     ) == (False, False, False, 0.5)
-    cloud, sites, functions = config.resources
+    cloud, sites, functions = config.entries
     assert cloud.kind == "cloudResource" and cloud.api_version is None
     assert cloud.resource_kinds == {  # an unquoted YAML date is read back as ARM's text
         "Microsoft.Storage/storageAccounts": "2023-01-01",
@@ -99,7 +101,7 @@ def test_cloud_resource_with_resource_kinds_and_flags() -> None:
 
 
 def test_cloud_resource_maps_icon_team_and_search_query_relation() -> None:
-    cloud = load_mapping_text(CLOUD_RESOURCE).resources[0]
+    cloud = load_mapping_text(CLOUD_RESOURCE).entries[0]
     result = map_items(cloud, [fx.STORAGE_ACCOUNT, fx.VIRTUAL_MACHINE])
     storage, vm = (entity.to_port() for entity in result.entities)
     assert storage["identifier"] == fx.STORAGE_ACCOUNT["id"].lower()
@@ -115,21 +117,21 @@ def test_cloud_resource_maps_icon_team_and_search_query_relation() -> None:
 
 
 def test_resource_mapping_pickles_by_recompiling() -> None:
-    rm = load_mapping(DEFAULT_MAPPING).resources[3]
-    copy = pickle.loads(pickle.dumps(rm))
+    entry = load_mapping(DEFAULT_MAPPING).entries[3]
+    copy = pickle.loads(pickle.dumps(entry))
     assert (copy.kind, copy.index, copy.key, copy.blueprints) == (
-        rm.kind,
-        rm.index,
-        rm.key,
-        rm.blueprints,
+        entry.kind,
+        entry.index,
+        entry.key,
+        entry.blueprints,
     )
     assert (
         map_items(copy, [fx.STORAGE_ACCOUNT]).entities
-        == map_items(rm, [fx.STORAGE_ACCOUNT]).entities
+        == map_items(entry, [fx.STORAGE_ACCOUNT]).entities
     )
 
 
 def test_scalar_yaml_values_are_jq_literals() -> None:
     text = CLOUD_RESOURCE.replace("query: 'true'", "query: true")
-    cloud = load_mapping_text(text).resources[0]
+    cloud = load_mapping_text(text).entries[0]
     assert map_items(cloud, [fx.STORAGE_ACCOUNT]).report.entities_out == 1

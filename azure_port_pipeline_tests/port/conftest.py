@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from azure_port_pipeline.emulators.port import PortEmulator
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import PortClient, PortSettings
 
 CLIENT_ID = "pipeline-client"

@@ -7,9 +7,9 @@ import time
 import pytest
 import requests
 
+from azure_port_pipeline.emulators.port import PortApiError as EmulatedError
 from azure_port_pipeline.emulators.port import PortEmulator
-from azure_port_pipeline.emulators.port_errors import PortApiError as EmulatedError
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import PortApiError, PortAuthError, PortClient
 from azure_port_pipeline_tests.port.conftest import (
     BLUEPRINTS,

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import SyncPlan, plan_sync
 from azure_port_pipeline.port.compare import entity_matches
 from azure_port_pipeline.port.planner import deletion_guard

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from azure_port_pipeline.emulators.port import PortEmulator
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import PortClient, apply_plan, plan_sync
 from azure_port_pipeline_tests.port.conftest import (
     cloud_resources,

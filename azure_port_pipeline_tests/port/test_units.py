@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from azure_port_pipeline.mapping.models import Entity
+from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import PortApiError, PortConfigError, PortSettings, batching
 from azure_port_pipeline.port.blueprints import bare, relations_patch
 from azure_port_pipeline.port.ratelimit import RateLimiter, reset_seconds, retry_after_seconds

@@ -1,0 +1,173 @@
+"""The embedded default: both emulators with a generated estate, and resources pointing at them.
+
+No Azure or Port account needed. Credentials are random per run: the demo shows the real
+authentication flows without a secret ever living in the code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azure_port_pipeline.defs.resources import AzureResource, PortResource
+from azure_port_pipeline.emulators.azure import AzureEmulator, generate_estate
+from azure_port_pipeline.emulators.port import PortEmulator
+
+DEMO_CLIENT_ID = "azure-port-pipeline-demo"
+
+
+@dataclass(frozen=True)
+class EmulatorCredentials:
+    """The service principal and Port client both emulators accept."""
+
+    azure_client_id: str
+    azure_client_secret: str = field(repr=False)
+    port_client_id: str
+    port_client_secret: str = field(repr=False)
+
+    @classmethod
+    def random(cls, client_id: str = DEMO_CLIENT_ID) -> EmulatorCredentials:
+        return cls(client_id, secrets.token_urlsafe(24), client_id, secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True)
+class EmulatorEndpoints:
+    """Where an emulator pair listens and whom to trust: plain values, so they cross processes."""
+
+    tenant_id: str
+    authority_host: str
+    arm_endpoint: str
+    ca_bundle: str
+    port_base_url: str
+
+    @classmethod
+    def of(cls, azure: AzureEmulator, port: PortEmulator) -> EmulatorEndpoints:
+        return cls(
+            azure.tenant_id, azure.authority_host, azure.base_url, azure.ca_file, port.base_url
+        )
+
+
+def emulator_resources(
+    endpoints: EmulatorEndpoints,
+    credentials: EmulatorCredentials,
+    *,
+    installation_id: str = "demo",
+    azure_options: dict[str, Any] | None = None,
+    port_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The pipeline's Azure and Port resources, configured for an emulator pair.
+
+    The one place tests, the demo and the benchmarks wire the pipeline to the emulators;
+    `*_options` set any other resource field (retry timing, pace).
+    """
+    return {
+        "azure": AzureResource(
+            tenant_id=endpoints.tenant_id,
+            client_id=credentials.azure_client_id,
+            client_secret=credentials.azure_client_secret,
+            authority_host=endpoints.authority_host,
+            arm_endpoint=endpoints.arm_endpoint,
+            ca_bundle=endpoints.ca_bundle,
+            **(azure_options or {}),
+        ),
+        "port": PortResource(
+            base_url=endpoints.port_base_url,
+            client_id=credentials.port_client_id,
+            client_secret=credentials.port_client_secret,
+            installation_id=installation_id,
+            **(port_options or {}),
+        ),
+    }
+
+
+def emulator_variables(
+    endpoints: EmulatorEndpoints, credentials: EmulatorCredentials, installation_id: str = "demo"
+) -> dict[str, str]:
+    """The same wiring as a deployment's environment, for a separate process (`dagster dev`)."""
+    return {
+        "AZURE_TENANT_ID": endpoints.tenant_id,
+        "AZURE_CLIENT_ID": credentials.azure_client_id,
+        "AZURE_CLIENT_SECRET": credentials.azure_client_secret,
+        "AZURE_AUTHORITY_HOST": endpoints.authority_host,
+        "AZURE_ARM_ENDPOINT": endpoints.arm_endpoint,
+        "AZURE_CA_BUNDLE": endpoints.ca_bundle,
+        "PORT_BASE_URL": endpoints.port_base_url,
+        "PORT_CLIENT_ID": credentials.port_client_id,
+        "PORT_CLIENT_SECRET": credentials.port_client_secret,
+        "PORT_INSTALLATION_ID": installation_id,
+    }
+
+
+@dataclass
+class DemoEnvironment:
+    azure: AzureEmulator
+    port: PortEmulator
+    credentials: EmulatorCredentials
+
+    @property
+    def endpoints(self) -> EmulatorEndpoints:
+        return EmulatorEndpoints.of(self.azure, self.port)
+
+    def resources(self, **options: Any) -> dict[str, Any]:
+        return emulator_resources(self.endpoints, self.credentials, **options)
+
+    def variables(self) -> dict[str, str]:
+        return emulator_variables(self.endpoints, self.credentials)
+
+
+@contextlib.contextmanager
+def demo_environment(seed: int, subscriptions: int, resources: int) -> Iterator[DemoEnvironment]:
+    """Both emulators running on a generated estate, stopped on exit."""
+    estate = generate_estate(
+        seed=seed, subscriptions=subscriptions, resource_groups=8, resources=resources
+    )
+    credentials = EmulatorCredentials.random()
+    with tempfile.TemporaryDirectory(prefix="azure-port-demo-") as scratch:
+        azure = AzureEmulator(
+            estate,
+            client_id=credentials.azure_client_id,
+            client_secret=credentials.azure_client_secret,
+            page_size=200,
+            ca_file=str(Path(scratch) / "emulator-ca.pem"),
+        )
+        port = PortEmulator(
+            client_id=credentials.port_client_id, client_secret=credentials.port_client_secret
+        )
+        with azure, port:
+            yield DemoEnvironment(azure=azure, port=port, credentials=credentials)
+
+
+def change_estate(azure: AzureEmulator, rng: random.Random, count: int) -> dict[str, int]:
+    """Some creates, updates and deletes on enabled subscriptions, like a busy team's day."""
+    estate = azure.estate
+    disabled = set(estate.disabled_subscription_ids)
+    enabled = [s for s in estate.subscription_ids if s not in disabled]
+    done = {"created": 0, "updated": 0, "deleted": 0}
+    for _ in range(count):
+        subscription_id = rng.choice(enabled)
+        accounts = list(estate.resources(subscription_id, "Microsoft.Storage/storageAccounts"))
+        if not accounts:
+            continue
+        victim = rng.choice(accounts)
+        action = rng.choice(("created", "updated", "deleted"))
+        if action == "created":
+            azure.create_resource(_clone(victim, rng))
+        elif action == "updated":
+            azure.update_resource(victim["id"], {"tags.demo-touched": str(rng.randint(1, 10**6))})
+        else:
+            azure.delete_resource(victim["id"])
+        done[action] += 1
+    return done
+
+
+def _clone(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    name = f"demo{rng.randint(10**6, 10**7 - 1)}"
+    prefix = body["id"].rsplit("/", 1)[0]
+    clone = {key: value for key, value in body.items() if key not in ("id", "name")}
+    return {**clone, "id": f"{prefix}/{name}", "name": name}

@@ -1,0 +1,26 @@
+"""The Azure emulator: Entra, ARM reads, Resource Graph (KQL), change feed and Event Grid.
+
+    from azure_port_pipeline.emulators.azure import AzureEmulator, generate_estate
+
+    with AzureEmulator(generate_estate(seed=1)) as emu:
+        ...  # point the SDKs at emu.base_url, trusting emu.ca_file
+
+Modules: `emulator` (AzureEmulator, the mutation API, `serve`), `entra`, `arm`, `graph`,
+`events` (change rows, Event Grid events), `faults`, `estate` (the generated estate),
+`wire` (ARM's request view, error envelope and paging).
+"""
+
+from .emulator import AzureEmulator, EventPublishError, serve
+from .estate import Estate, generate_estate
+from .faults import AzureFaults
+from .graph import GraphQuota
+
+__all__ = [
+    "AzureEmulator",
+    "AzureFaults",
+    "Estate",
+    "EventPublishError",
+    "GraphQuota",
+    "generate_estate",
+    "serve",
+]

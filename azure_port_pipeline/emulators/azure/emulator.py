@@ -1,0 +1,347 @@
+"""An Azure emulator the unmodified azure-identity / azure-mgmt SDKs talk to over HTTPS.
+
+One host serves Entra (OpenID discovery + client-credentials tokens), ARM reads and Resource
+Graph, backed by a deterministic `Estate`. Tests and the pipeline point the SDKs at it with
+`authority=base_url`, `base_url=base_url` and `connection_verify=ca_file`; nothing in the
+clients changes. The mutation API (`create_resource`, `update_resource`, `delete_resource`)
+records Resource Graph change rows and optionally publishes Event Grid events to a Storage
+Queue, so the incremental and real-time paths can be exercised end to end.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..server import HttpServer, Request, RequestCounters, Response, Service, ShutdownSignals
+from ..tls import TlsMaterial, make_tls
+from .arm import GRAPH_PATH, ArmRoutes, ArmScope, classify
+from .entra import AuthFailure, Entra, entra_route
+from .estate import API_VERSIONS, RESOURCE_GROUP_TYPE, Estate, canonical_type, generate_estate
+from .events import Change, ChangeLog, QueuePublisher, apply_changes, diff, event_grid_event
+from .faults import AzureFaults
+from .graph import GraphQuota, GraphScope, ResourceGraph
+from .wire import ArmRequest, arm_error
+
+__all__ = ["AzureEmulator", "EventPublishError", "serve"]
+
+
+class EventPublishError(RuntimeError):
+    """The change was applied but its Event Grid event could not be queued."""
+
+
+class AzureEmulator(Service):
+    """Entra + ARM + Resource Graph on https://127.0.0.1:PORT for one estate."""
+
+    def __init__(
+        self,
+        estate: Estate,
+        tenant_id: str | None = None,
+        client_id: str = "client-id",
+        client_secret: str = "client-secret",
+        page_size: int = 100,
+        token_lifetime: float = 3599,
+        rg_quota: int | None = 15,
+        rg_quota_window: float = 5.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ca_file: str | None = None,
+    ) -> None:
+        if tenant_id and tenant_id != estate.tenant_id:
+            estate.tenant_id = tenant_id
+        self.estate = estate
+        self.tenant_id = estate.tenant_id
+        self.client_id = client_id
+        self.page_size = page_size
+        self.host = host
+        self.port = port
+        self.lock = threading.RLock()
+        self.entra = Entra(self.tenant_id, client_id, client_secret, token_lifetime)
+        self.faults = AzureFaults()
+        self.graph_quota = GraphQuota(rg_quota, rg_quota_window)
+        self.changes = ChangeLog(estate.seed)
+        self.event_queue: tuple[str, str] | None = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._counters = RequestCounters()
+        self._ca_target = ca_file
+        self._tls: TlsMaterial | None = None
+        self._server: HttpServer | None = None
+        self._publisher: QueuePublisher | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> str:
+        """Start serving on a daemon thread; returns the base URL."""
+        if self._server is not None:
+            return self.base_url
+        self._tls = make_tls(self._ca_target)
+        self._server = HttpServer(
+            self.handle,
+            _internal_error,
+            host=self.host,
+            port=self.port,
+            tls=self._tls.server_context,
+            name="azure-emulator",
+            server_version="AzureEmulator/1.0",
+            idle_timeout=60,
+        )
+        self._server.start()
+        self.port = self._server.port
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def authority_host(self) -> str:
+        return self.base_url
+
+    @property
+    def ca_file(self) -> str:
+        if self._tls is None:
+            raise RuntimeError("start() the emulator first: the CA is made on start")
+        return self._tls.ca_file
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def counters(self) -> Counter[str]:
+        """Requests by "METHOD route-template" (a copy), e.g. "GET /subscriptions"."""
+        return self._counters.snapshot()
+
+    def reset_counters(self) -> None:
+        self._counters.clear()
+
+    def expire_tokens(self) -> None:
+        """Expire every token issued so far (clients then get 401 ExpiredAuthenticationToken)."""
+        self.entra.expire_tokens()
+
+    def add_client(self, client_id: str, client_secret: str) -> None:
+        """Register another service principal of the tenant."""
+        self.entra.add_client(client_id, client_secret)
+
+    # ---- mutation API: what a deployment would do, recorded like Azure records it ----------
+    def create_resource(
+        self,
+        obj: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        changed_by: str = "deploy@contoso.com",
+    ) -> dict[str, Any]:
+        """Add a resource or resource group (REST body with at least `id` and `type`)."""
+        body = copy.deepcopy(obj)
+        body.setdefault("name", body["id"].rstrip("/").rsplit("/", 1)[1])
+        if (canonical_type(body.get("type", "")) or "") == RESOURCE_GROUP_TYPE:
+            body.setdefault("properties", {"provisioningState": "Succeeded"})
+        with self.lock:
+            self.estate.add(body)
+            event = self._record("Create", body, at, changed_by)
+        self._publish([event] if event else [])
+        return body
+
+    def update_resource(
+        self,
+        resource_id: str,
+        changes: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        changed_by: str = "deploy@contoso.com",
+    ) -> dict[str, Any]:
+        """Apply dotted-path values and/or a merge patch; records an Update with the diff."""
+        with self.lock:
+            before = self._current(resource_id)
+            after = apply_changes(before, changes)
+            delta = diff(before, after)
+            if not delta:
+                return after
+            self.estate.replace(resource_id, after)
+            event = self._record("Update", after, at, changed_by, delta)
+        self._publish([event] if event else [])
+        return after
+
+    def delete_resource(
+        self,
+        resource_id: str,
+        at: datetime | None = None,
+        *,
+        changed_by: str = "deploy@contoso.com",
+    ) -> list[dict[str, Any]]:
+        """Delete a resource (and children) or a resource group (and its resources)."""
+        with self.lock:
+            removed = self.estate.remove(resource_id)
+            events = [self._record("Delete", body, at, changed_by) for body in removed]
+        self._publish([e for e in events if e])
+        return removed
+
+    def _current(self, resource_id: str) -> dict[str, Any]:
+        body = self.estate.get(resource_id)
+        if body is None:
+            parts = resource_id.strip("/").split("/")
+            body = self.estate.resource_group(parts[1], parts[3]) if len(parts) == 4 else None
+        if body is None:
+            raise KeyError(f"not found: {resource_id}")
+        return body
+
+    def _record(
+        self,
+        change_type: str,
+        body: dict[str, Any],
+        at: datetime | None,
+        changed_by: str,
+        delta: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        rtype = canonical_type(body.get("type", "")) or body.get("type", "")
+        if not self.changes.tracked(rtype):
+            return None
+        change = Change(
+            change_type=change_type,
+            target_id=body["id"],
+            target_type=rtype,
+            at=at or self.now(),
+            tenant_id=self.tenant_id,
+            correlation_id=self.changes.guid(),
+            changed_by=changed_by,
+        )
+        self.changes.record(change, changes=delta)
+        versions = API_VERSIONS.get(rtype, ("2022-09-01",))
+        return event_grid_event(change, event_id=self.changes.guid(), api_version=versions[-1])
+
+    def _publish(self, events: list[dict[str, Any]]) -> None:
+        if not events or self.event_queue is None:
+            return
+        try:
+            if self._publisher is None or self._publisher.target != tuple(self.event_queue):
+                self._publisher = QueuePublisher(*self.event_queue)
+            self._publisher.send(events)
+        except Exception as error:
+            raise EventPublishError(f"could not queue Event Grid event: {error}") from error
+
+    # ---- request handling ---------------------------------------------------------------------
+    def handle(self, http_request: Request) -> Response:
+        """Answer one request (the `HttpServer` app)."""
+        return _with_request_ids(self._route(ArmRequest.parse(http_request)))
+
+    def _route(self, request: ArmRequest) -> Response:
+        """Entra, else authenticate and serve ARM / Resource Graph."""
+        entra = entra_route(self.entra, self.base_url, request)
+        if entra is not None:
+            key, response = entra
+            self._counters.count(key)
+            return response
+        lowered = request.path.rstrip("/").lower()
+        graph = lowered == GRAPH_PATH
+        route = None if graph else classify(request.path)
+        template = (
+            "/providers/Microsoft.ResourceGraph/resources"
+            if graph
+            else (route.template if route else "(unknown)")
+        )
+        key = f"{request.method} {template}"
+        self._counters.count(key)
+        principal = self.entra.authenticate(
+            request.headers.get("authorization"), f"{self.base_url}/{self.tenant_id}"
+        )
+        if isinstance(principal, AuthFailure):
+            return arm_error(
+                401,
+                principal.code,
+                principal.message,
+                **{"WWW-Authenticate": principal.www_authenticate},
+            )
+        request.principal = principal
+        fault = self.faults.on_request(key, request.path, arm=not graph)
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status:
+            return arm_error(fault.status, fault.code, fault.message, **fault.headers)
+        if graph:
+            if request.method != "POST":
+                return arm_error(405, "MethodNotAllowed", "Resource Graph queries are POSTs.")
+            scope = GraphScope(
+                self.estate, self.changes, self.faults, self.graph_quota, self.lock, self.now()
+            )
+            return ResourceGraph(scope).handle(request)
+        if route is None:
+            return arm_error(
+                404,
+                "NotFound",
+                f"No HTTP resource was found that matches the request URI "
+                f"'{self.base_url}{request.raw_path}'.",
+            )
+        scope = ArmScope(self.estate, self.faults, self.lock, self.page_size, self.base_url)
+        response = ArmRoutes(scope).handle(route, request)
+        response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "249")
+        return response
+
+
+def _internal_error(error: Exception) -> Response:
+    """A bug in the emulator: say so like ARM would, and keep serving."""
+    return _with_request_ids(arm_error(500, "InternalServerError", f"Emulator error: {error!r}"))
+
+
+def _with_request_ids(response: Response) -> Response:
+    """Every ARM answer names its request (one id for both headers, as a lone call has)."""
+    request_id = str(uuid.uuid4())
+    ids = {"x-ms-request-id": request_id, "x-ms-correlation-request-id": request_id}
+    response.headers = {**ids, **response.headers}
+    return response
+
+
+def serve(
+    port: int,
+    ca_file: str,
+    seed: int = 1,
+    subscriptions: int = 3,
+    resources: int = 2000,
+    host: str = "127.0.0.1",
+) -> None:
+    """Run the emulator in the foreground until SIGINT (Ctrl-C) or SIGTERM, then return.
+
+    Credentials come from AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET. Call it
+    from the main thread (it installs the signal handlers).
+    """
+    names = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        raise SystemExit(
+            f"azure emulator: set {', '.join(missing)} (the credentials clients "
+            "will use; the tenant id becomes the estate's tenant)"
+        )
+    tenant, client, secret = (os.environ[n] for n in names)
+    with ShutdownSignals() as signals:  # from here on, a signal is never lost
+        estate = generate_estate(
+            seed=seed, subscriptions=subscriptions, resources=resources, tenant_id=tenant
+        )
+        emulator = AzureEmulator(
+            estate,
+            tenant_id=tenant,
+            client_id=client,
+            client_secret=secret,
+            host=host,
+            port=port,
+            ca_file=ca_file,
+        )
+        with emulator:
+            print(
+                f"Azure emulator on {emulator.base_url} (authority and ARM); "
+                f"CA: {emulator.ca_file}; {len(estate.subscription_ids)} subscriptions, "
+                f"tenant {tenant}",
+                flush=True,
+            )
+            signals.wait()

@@ -9,7 +9,8 @@ value, so a mistyped secret cannot leak into a log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -32,17 +33,34 @@ class _MappingEnvSource(EnvSettingsSource):
         )
 
 
-def from_environ(cls: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
-    """Settings from `environ` (default: the process environment) and nothing else."""
-    if environ is None:
-        return cls()
-    return cls(_build_sources=((_MappingEnvSource(cls, environ),), {}))
+def from_environ(
+    cls: type[SettingsT], environ: Mapping[str, str] | None, error: type[ValueError]
+) -> SettingsT:
+    """Settings from `environ` (None: the process environment) and nothing else.
+
+    Invalid values raise `error` naming each variable and what is wrong with it.
+    """
+    with _named_errors(cls, error):
+        if environ is None:
+            return cls()
+        return cls(_build_sources=((_MappingEnvSource(cls, environ),), {}))
 
 
-def from_values(cls: type[SettingsT], values: Mapping[str, Any]) -> SettingsT:
+def from_values(
+    cls: type[SettingsT], values: Mapping[str, Any], error: type[ValueError]
+) -> SettingsT:
     """Settings from explicit values only: no environment variable is consulted."""
     kept = {key: value for key, value in values.items() if value is not None}
-    return cls(_build_sources=((InitSettingsSource(cls, kept),), kept))
+    with _named_errors(cls, error):
+        return cls(_build_sources=((InitSettingsSource(cls, kept),), kept))
+
+
+@contextmanager
+def _named_errors(cls: type[BaseSettings], error: type[ValueError]) -> Iterator[None]:
+    try:
+        yield
+    except ValidationError as invalid:
+        raise error(f"invalid {cls.__name__}: {describe(cls, invalid)}") from None
 
 
 def variable_of(cls: type[BaseSettings], field: str) -> str:

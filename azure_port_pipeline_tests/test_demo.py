@@ -56,7 +56,7 @@ def test_demo_discovers_and_syncs_every_subscription_without_a_click(tmp_path: P
     )
     succeeded: set[str] = set()
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 540  # a bound for a loaded machine
         while time.monotonic() < deadline and len(succeeded) < 3:
             assert process.poll() is None, log.read_text()[-3000:]
             time.sleep(3)

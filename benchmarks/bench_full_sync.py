@@ -74,7 +74,7 @@ def main() -> None:
     from dagster import DagsterInstance
 
     from azure_port_pipeline.defs.factory import build_definitions
-    from azure_port_pipeline.defs.headless import discover_and_sync, sync_partition
+    from azure_port_pipeline.defs.headless import discover_and_sync, runs_frame, sync_partition
     from azure_port_pipeline.defs.settings import PipelineSettings
     from azure_port_pipeline.demo.environment import emulator_resources
 
@@ -103,11 +103,9 @@ def main() -> None:
         ("first full sync", first, first_seconds, first_counts),
         ("second full sync (no change)", second, second_seconds, second_counts),
     ):
-        fetched = sum(s.totals["fetched"] for s in summaries)
+        totals = runs_frame(summaries).drop(columns=["seconds"]).sum(numeric_only=True).astype(int)
+        fetched = int(totals["fetched"])
         writes = sum(v for k, v in counts["port"].items() if k.endswith(WRITE_ROUTES))
-        totals = Counter()
-        for summary in summaries:
-            totals.update(summary.totals)
         print(
             f"\n{label}: {len(summaries)} subscriptions, all runs succeeded: "
             f"{all(s.success for s in summaries)}"

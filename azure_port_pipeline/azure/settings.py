@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from azure_port_pipeline import envsettings
@@ -219,18 +219,12 @@ class AzureSettings(BaseSettings):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AzureSettings:
         """Read the `AZURE_*` variables (default: the process environment; see the README)."""
-        try:
-            return envsettings.from_environ(cls, environ)
-        except ValidationError as error:
-            raise AzureConfigError(f"invalid Azure settings: {_describe(error)}") from None
+        return envsettings.from_environ(cls, environ, AzureConfigError)
 
     @classmethod
     def from_values(cls, **values: Any) -> AzureSettings:
         """Settings from explicit values (a Dagster resource's fields), no environment."""
-        try:
-            return envsettings.from_values(cls, values)
-        except ValidationError as error:
-            raise AzureConfigError(f"invalid Azure settings: {_describe(error)}") from None
+        return envsettings.from_values(cls, values, AzureConfigError)
 
     def check_credentials_configured(self) -> None:
         """Fail before any request when a service principal is half configured."""
@@ -250,10 +244,6 @@ class AzureSettings(BaseSettings):
                     f"AZURE_CLIENT_SECRET is set but {', '.join(missing)} is missing: "
                     "a service principal needs tenant id, client id and secret"
                 )
-
-
-def _describe(error: ValidationError) -> str:
-    return envsettings.describe(AzureSettings, error)
 
 
 def _combined_tag_filters(raw: Any) -> tuple[dict[str, str], dict[str, str]]:

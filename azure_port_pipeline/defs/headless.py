@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from dagster import (
     DagsterInstance,
     Definitions,
@@ -50,6 +51,23 @@ class RunSummary:
     @property
     def failed_checks(self) -> list[str]:
         return [name for name, passed in self.checks.items() if not passed]
+
+
+def runs_frame(summaries: list[RunSummary]) -> pd.DataFrame:
+    """One row per run: subscription, success, every count and the seconds it took."""
+    counts = ("fetched", "mapping_errors", *SYNC_COUNTS)
+    return pd.DataFrame(
+        [
+            {
+                "subscription": summary.subscription_id,
+                "ok": summary.success,
+                **{name: summary.totals.get(name, 0) for name in counts},
+                "seconds": summary.seconds,
+            }
+            for summary in summaries
+        ],
+        columns=["subscription", "ok", *counts, "seconds"],
+    )
 
 
 def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any:

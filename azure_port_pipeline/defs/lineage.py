@@ -8,6 +8,7 @@ list) means a user's own kinds and blueprints get the right order and lineage fo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from azure_port_pipeline.mapping import ResourceMapping
@@ -48,18 +49,15 @@ def sync_dependencies(
             for target in sorted(targets.get(blueprint, ())):
                 upstream.extend(k for k in producers.get(target, []) if k != entry.key)
         for key in dict.fromkeys(upstream):
-            if not _reaches(dependencies, key, entry.key):
+            if not _closes_cycle(dependencies, entry.key, key):
                 dependencies[entry.key].append(key)
     return dependencies
 
 
-def _reaches(graph: dict[str, list[str]], start: str, goal: str) -> bool:
-    stack, seen = [start], set()
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        if node not in seen:
-            seen.add(node)
-            stack.extend(graph.get(node, []))
+def _closes_cycle(graph: dict[str, list[str]], node: str, dependency: str) -> bool:
+    trial = {**graph, node: [*graph[node], dependency]}
+    try:
+        TopologicalSorter(trial).prepare()
+    except CycleError:
+        return True
     return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from azure_port_pipeline import envsettings
@@ -35,9 +35,4 @@ class PipelineSettings(BaseSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
-        try:
-            return envsettings.from_environ(cls, environ)
-        except ValidationError as error:
-            raise PipelineSettingsError(
-                f"invalid pipeline settings: {envsettings.describe(cls, error)}"
-            ) from None
+        return envsettings.from_environ(cls, environ, PipelineSettingsError)

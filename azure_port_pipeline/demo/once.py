@@ -15,7 +15,12 @@ from dagster import DagsterInstance
 
 from azure_port_pipeline.azure import AzureReader, AzureSettings
 from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
-from azure_port_pipeline.defs.headless import RunSummary, discover_and_sync, sync_partition
+from azure_port_pipeline.defs.headless import (
+    RunSummary,
+    discover_and_sync,
+    runs_frame,
+    sync_partition,
+)
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.demo.environment import DemoEnvironment, change_estate
 from azure_port_pipeline.mapping import PortAppConfig, map_items
@@ -56,15 +61,13 @@ def run_once(env: DemoEnvironment) -> int:
 
 
 def print_table(summaries: list[RunSummary]) -> None:
-    """One line per subscription; items the mapping could not turn into entities are noted."""
-    header = f"{'subscription':38} {'ok':>3} " + " ".join(f"{c:>9}" for c in COLUMNS)
-    print(header + f" {'seconds':>8}")
-    print("-" * (len(header) + 9))
-    for summary in summaries:
-        counts = " ".join(f"{summary.totals.get(c, 0):>9}" for c in COLUMNS)
-        ok = "yes" if summary.success else "NO"
-        print(f"{summary.subscription_id:38} {ok:>3} {counts} {summary.seconds:>8.2f}")
-    unmapped = sum(summary.totals.get("mapping_errors", 0) for summary in summaries)
+    """One line per subscription and a total; unmapped items are noted."""
+    frame = runs_frame(summaries)
+    frame["ok"] = frame["ok"].map({True: "yes", False: "NO"})
+    total = frame[list(COLUMNS)].sum()
+    frame.loc[len(frame)] = {"subscription": "total", "ok": "", **total, "seconds": None}
+    print(frame[["subscription", "ok", *COLUMNS, "seconds"]].to_string(index=False, na_rep=""))
+    unmapped = int(runs_frame(summaries)["mapping_errors"].sum())
     if unmapped:
         print(
             f"note: {unmapped} Azure object(s) have no entity: the mapping reported an error for "

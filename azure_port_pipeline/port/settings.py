@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from azure_port_pipeline import envsettings
@@ -52,12 +52,7 @@ class PortSettings(BaseSettings):
         cls, environ: Mapping[str, str] | None = None, *, require_credentials: bool = True
     ) -> PortSettings:
         """PORT_* variables (default: the process environment)."""
-        try:
-            settings = envsettings.from_environ(cls, environ)
-        except ValidationError as error:
-            raise PortConfigError(
-                f"invalid Port settings: {envsettings.describe(cls, error)}"
-            ) from None
+        settings = envsettings.from_environ(cls, environ, PortConfigError)
         if require_credentials:
             settings.require_credentials()
         return settings
@@ -65,12 +60,7 @@ class PortSettings(BaseSettings):
     @classmethod
     def from_values(cls, **values: Any) -> PortSettings:
         """Settings from explicit values (a Dagster resource's fields), no environment."""
-        try:
-            return envsettings.from_values(cls, values)
-        except ValidationError as error:
-            raise PortConfigError(
-                f"invalid Port settings: {envsettings.describe(cls, error)}"
-            ) from None
+        return envsettings.from_values(cls, values, PortConfigError)
 
     def require_credentials(self) -> None:
         missing = [

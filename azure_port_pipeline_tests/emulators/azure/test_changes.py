@@ -167,7 +167,7 @@ def azurite_queue():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a bound for a loaded machine, not an expected time
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -48,6 +48,7 @@ from .policies import CountingRetryPolicy, RequestCountingPolicy
 from .settings import AzureSettings
 
 SUBSCRIPTIONS_TYPE = "microsoft.resources/subscriptions"
+USER_AGENT = "azure-port-pipeline"
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -377,7 +378,7 @@ class AzureReader:
                 retry_backoff_max=s.retry_backoff_max,
             ),
             "per_retry_policies": [RequestCountingPolicy(self._sink)],
-            "user_agent": s.user_agent,
+            "user_agent": USER_AGENT,
             "read_timeout": s.timeout,
             "connection_timeout": min(s.timeout, 30.0),
         }

@@ -120,7 +120,6 @@ class AzureSettings(BaseSettings):
     graph_batch_size: int = 1000
     graph_max_throttle_waits: int = Field(default=20, ge=0)
     graph_max_wait_seconds: float = Field(default=60.0, ge=0)
-    user_agent: str = "azure-port-pipeline"
     resource_group_tag_filters: Annotated[str | None, NoDecode] = Field(
         default=None, exclude=True, repr=False, description="Port's combined tag filter format"
     )

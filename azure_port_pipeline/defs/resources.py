@@ -26,7 +26,7 @@ from azure_port_pipeline.port import PortClient, PortSettings, PortTokenCache
 SyncMode = Literal["full", "incremental", "event"]
 
 #: Settings fields a resource does not expose: fixed by the code, or folded into other fields.
-_AZURE_INTERNAL = frozenset({"user_agent", "resource_group_tag_filters", "client_secret"})
+_AZURE_INTERNAL = frozenset({"resource_group_tag_filters", "client_secret"})
 _PORT_SECRETS = frozenset({"client_id", "client_secret"})
 
 

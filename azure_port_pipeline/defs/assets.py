@@ -82,6 +82,7 @@ def _describe(entry: ResourceMapping) -> str:
 def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
     @asset(
         key=keys.raw,
+        deps=[BLUEPRINTS_KEY],  # the credential check runs first
         partitions_def=subscription_partitions,
         group_name=RAW_GROUP,
         kinds={"azure"},

@@ -135,6 +135,8 @@ def report_from_dict(data: dict[str, Any]) -> MappingReport:
         skipped_empty=data["skipped_empty"],
         invalid_identifier=data.get("invalid_identifier", 0),
         failed=data.get("failed", 0),
+        escaped_identifiers=data.get("escaped_identifiers", 0),
+        identifier_collisions=data.get("identifier_collisions", 0),
         errors=[MappingError(**error) for error in data["errors"]],
     )
 

@@ -66,23 +66,23 @@ def emulator_resources(
     The one place tests, the demo and the benchmarks wire the pipeline to the emulators;
     `*_options` set any other resource field (retry timing, pace).
     """
+    azure = {
+        "tenant_id": endpoints.tenant_id,
+        "client_id": credentials.azure_client_id,
+        "client_secret": credentials.azure_client_secret,
+        "authority_host": endpoints.authority_host,
+        "arm_endpoint": endpoints.arm_endpoint,
+        "ca_bundle": endpoints.ca_bundle,
+    }
+    port = {
+        "base_url": endpoints.port_base_url,
+        "client_id": credentials.port_client_id,
+        "client_secret": credentials.port_client_secret,
+        "installation_id": installation_id,
+    }
     return {
-        "azure": AzureResource(
-            tenant_id=endpoints.tenant_id,
-            client_id=credentials.azure_client_id,
-            client_secret=credentials.azure_client_secret,
-            authority_host=endpoints.authority_host,
-            arm_endpoint=endpoints.arm_endpoint,
-            ca_bundle=endpoints.ca_bundle,
-            **(azure_options or {}),
-        ),
-        "port": PortResource(
-            base_url=endpoints.port_base_url,
-            client_id=credentials.port_client_id,
-            client_secret=credentials.port_client_secret,
-            installation_id=installation_id,
-            **(port_options or {}),
-        ),
+        "azure": AzureResource(**{**azure, **(azure_options or {})}),
+        "port": PortResource(**{**port, **(port_options or {})}),
     }
 
 

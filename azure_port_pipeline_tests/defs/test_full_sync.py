@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
-from azure_port_pipeline.defs.headless import discover_and_sync, sync_partition
+from azure_port_pipeline.defs.headless import discover, discover_and_sync, sync_partition
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.demo.environment import EmulatorCredentials
 from azure_port_pipeline.mapping import map_items
 from azure_port_pipeline.mapping.defaults import load_default_mapping
 from azure_port_pipeline_tests.azure_fixtures import CLIENT_SECRET
-from azure_port_pipeline_tests.defs.conftest import PORT_SECRET, Pipeline
+from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, PORT_ID, PORT_SECRET, Pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -273,3 +274,57 @@ def test_no_secret_reaches_the_event_log(pipeline: Pipeline) -> None:
     for secret in (CLIENT_SECRET, PORT_SECRET):
         assert secret not in logs
         assert all(secret not in repr(r.event_log_entry) for r in records)
+
+
+def _failures(pipeline: Pipeline, run_id: str) -> list[Any]:
+    return [
+        entry
+        for entry in pipeline.instance.all_logs(run_id)
+        if entry.dagster_event is not None
+        and entry.dagster_event.event_type == DagsterEventType.STEP_FAILURE
+    ]
+
+
+def _started_steps(pipeline: Pipeline, run_id: str) -> list[str]:
+    return [
+        entry.step_key
+        for entry in pipeline.instance.all_logs(run_id)
+        if entry.dagster_event is not None
+        and entry.dagster_event.event_type == DagsterEventType.STEP_START
+    ]
+
+
+def test_a_wrong_port_secret_fails_once_before_any_azure_read(pipeline: Pipeline) -> None:
+    discover(pipeline.defs, pipeline.instance)
+    wrong = EmulatorCredentials(
+        CREDENTIALS.azure_client_id, CREDENTIALS.azure_client_secret, PORT_ID, "not-the-secret"
+    )
+    defs = pipeline.definitions(credentials=wrong)
+    pipeline.azure.reset_counters()
+
+    summary = sync_partition(defs, pipeline.instance, pipeline.enabled_subscriptions[0])
+
+    assert not summary.success
+    (run,) = pipeline.instance.get_runs(limit=1)
+    (failure,) = _failures(pipeline, run.run_id)
+    assert failure.step_key == "port__blueprints"
+    message = failure.dagster_event.step_failure_data.error.message
+    assert "credentials refused" in message and "PORT_CLIENT_SECRET" in message
+    assert "not-the-secret" not in message
+    assert _started_steps(pipeline, run.run_id) == ["port__blueprints"]
+    listings = [route for route in pipeline.azure.counters if "/providers/" in route]
+    assert listings == [], "no Azure listing after a credential failure"
+    assert pipeline.port.entity_count() == 0
+
+
+def test_a_missing_azure_tenant_is_reported_once(pipeline: Pipeline) -> None:
+    discover(pipeline.defs, pipeline.instance)
+    defs = pipeline.definitions(azure_options={"tenant_id": None})
+
+    summary = sync_partition(defs, pipeline.instance, pipeline.enabled_subscriptions[0])
+
+    assert not summary.success
+    (run,) = pipeline.instance.get_runs(limit=1)
+    (failure,) = _failures(pipeline, run.run_id)
+    assert "AZURE_TENANT_ID" in failure.dagster_event.step_failure_data.error.message
+    assert _started_steps(pipeline, run.run_id) == ["port__blueprints"], "one step, one message"

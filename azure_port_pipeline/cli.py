@@ -1,4 +1,4 @@
-"""`azure-port-pipeline`: preview a mapping, run the emulators, run the demo."""
+"""`azure-port-pipeline`: preview a mapping, run one sync, run the emulators, run the demo."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+
+_HELP = argparse.ArgumentDefaultsHelpFormatter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,60 +20,163 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="azure-port-pipeline",
         description="Keep a Port catalog in step with Azure (a Dagster project).",
+        formatter_class=_HELP,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-
-    preview = commands.add_parser(
-        "map", help="map a JSON file of raw Azure objects and print the entities and report"
-    )
-    preview.add_argument("--mapping", default="mapping/azure.yaml", help="mapping YAML file")
-    preview.add_argument("--input", required=True, help="JSON list or {'value': [...]} of objects")
-    preview.add_argument("--kind", help="use only the mapping entries of this kind")
-    preview.set_defaults(handler=_run_map)
-
-    emulate = commands.add_parser("emulate", help="run a local emulator in the foreground")
-    services = emulate.add_subparsers(dest="service", required=True)
-    port = services.add_parser("port", help="Port API emulator (PORT_CLIENT_ID/SECRET)")
-    port.add_argument("--port", type=int, default=5555)
-    port.add_argument("--host", default="127.0.0.1")
-    port.set_defaults(handler=_run_emulate_port)
-    azure = services.add_parser(
-        "azure",
-        help="Azure emulator: Entra, ARM, Resource Graph (AZURE_TENANT_ID/CLIENT_ID/SECRET)",
-    )
-    azure.add_argument("--port", type=int, default=5443)
-    azure.add_argument("--host", default="127.0.0.1")
-    azure.add_argument("--ca-file", required=True, help="where to write the CA clients must trust")
-    azure.add_argument("--seed", type=int, default=1)
-    azure.add_argument("--subscriptions", type=int, default=3)
-    azure.add_argument("--resources", type=int, default=2000)
-    azure.set_defaults(handler=_run_emulate_azure)
-
-    demo = commands.add_parser(
-        "demo", help="emulators + generated estate + Dagster UI (or --once: one headless sync)"
-    )
-    demo.add_argument("--once", action="store_true", help="sync every subscription, verify, exit")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--subscriptions", type=int, default=3)
-    demo.add_argument("--resources", type=int, default=2000)
-    demo.add_argument("--ui-port", type=int, default=3000)
-    demo.add_argument("--home", default=".dagster_home", help="DAGSTER_HOME for the UI demo")
-    demo.set_defaults(handler=_run_demo)
+    _add_map(commands)
+    _add_sync(commands)
+    _add_emulate(commands)
+    _add_demo(commands)
     return parser
 
 
+def _add_map(commands: argparse._SubParsersAction) -> None:
+    preview = commands.add_parser(
+        "map",
+        help="map a JSON file of raw Azure objects and print the entities and report",
+        description="Preview a mapping: entities as Port would receive them (identifiers as "
+        "AZURE_PORT_IDENTIFIER_POLICY writes them) and the mapping report.",
+        formatter_class=_HELP,
+    )
+    preview.add_argument("--mapping", default="mapping/azure.yaml", help="mapping YAML file")
+    preview.add_argument(
+        "--input", required=True, help="JSON list, or {'value': [...]} as ARM returns it"
+    )
+    preview.add_argument("--kind", help="use only the mapping entries of this kind (default: all)")
+    preview.set_defaults(handler=_run_map)
+
+
+def _add_sync(commands: argparse._SubParsersAction) -> None:
+    sync = commands.add_parser(
+        "sync",
+        help="discover subscriptions and sync them now, on the instance in $DAGSTER_HOME",
+        description="Discover the enabled subscriptions (adding their partitions), run the sync "
+        "job for each on the Dagster instance in $DAGSTER_HOME (the runs show in the UI), print "
+        "one line per subscription, and exit 1 if a run or a check failed (2: bad request).",
+        formatter_class=_HELP,
+    )
+    sync.add_argument(
+        "--subscription",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="sync only this subscription (repeat for more; default: every enabled one)",
+    )
+    sync.add_argument(
+        "--mode",
+        choices=("full", "incremental"),
+        default="full",
+        help="full: list everything and reconcile; incremental: not available yet",
+    )
+    sync.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="K",
+        help="sync only this mapping kind, by asset name (storage_accounts) or ARM type "
+        "(repeat for more; default: every kind)",
+    )
+    sync.set_defaults(handler=_run_sync)
+
+
+def _add_emulate(commands: argparse._SubParsersAction) -> None:
+    emulate = commands.add_parser(
+        "emulate", help="run a local emulator in the foreground", formatter_class=_HELP
+    )
+    services = emulate.add_subparsers(dest="service", required=True)
+    port = services.add_parser(
+        "port",
+        help="Port API emulator (credentials from PORT_CLIENT_ID / PORT_CLIENT_SECRET)",
+        formatter_class=_HELP,
+    )
+    port.add_argument("--port", type=int, default=5555, help="TCP port to listen on")
+    port.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    port.set_defaults(handler=_run_emulate_port)
+    azure = services.add_parser(
+        "azure",
+        help="Azure emulator: Entra, ARM, Resource Graph "
+        "(credentials from AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET)",
+        description="Prints the variables a client needs and the subscriptions it serves.",
+        formatter_class=_HELP,
+    )
+    azure.add_argument("--port", type=int, default=5443, help="TCP port to listen on")
+    azure.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    azure.add_argument("--ca-file", required=True, help="where to write the CA clients must trust")
+    azure.add_argument("--seed", type=int, default=1, help="estate generator seed")
+    azure.add_argument(
+        "--subscriptions",
+        type=int,
+        default=3,
+        help="enabled subscriptions (one more, disabled, is added to show discovery skip it)",
+    )
+    azure.add_argument("--resources", type=int, default=2000, help="top-level resources in all")
+    azure.set_defaults(handler=_run_emulate_azure)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="emulators + generated estate + Dagster UI (or --once: one headless sync)",
+        formatter_class=_HELP,
+    )
+    demo.add_argument(
+        "--once", action="store_true", help="sync every subscription, verify Port, exit"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="estate generator seed")
+    demo.add_argument(
+        "--subscriptions",
+        type=int,
+        default=3,
+        help="enabled subscriptions (one more, disabled, is added to show discovery skip it)",
+    )
+    demo.add_argument("--resources", type=int, default=2000, help="top-level resources in all")
+    demo.add_argument("--ui-port", type=int, default=3000, help="port of the Dagster UI")
+    demo.add_argument(
+        "--home",
+        default=".dagster_home",
+        help="DAGSTER_HOME of the UI demo (the demo's own: its state is reset at start)",
+    )
+    demo.set_defaults(handler=_run_demo)
+
+
 def _run_map(args: argparse.Namespace) -> int:
+    from azure_port_pipeline.defs.settings import PipelineSettings, PipelineSettingsError
     from azure_port_pipeline.mapping import MappingConfigError
     from azure_port_pipeline.mapping.preview import PreviewError, preview
 
     try:
-        result = preview(args.mapping, args.input, kind=args.kind)
-    except (MappingConfigError, PreviewError) as error:
+        policy = PipelineSettings.from_env().identifier_policy
+        result = preview(args.mapping, args.input, kind=args.kind, policy=policy)
+    except (MappingConfigError, PreviewError, PipelineSettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     json.dump(result, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
     return 0
+
+
+def _run_sync(args: argparse.Namespace) -> int:
+    from azure_port_pipeline.azure import AzureError
+    from azure_port_pipeline.defs.profiles import ProfileError
+    from azure_port_pipeline.defs.settings import PipelineSettingsError
+    from azure_port_pipeline.defs.sync_command import SyncCommandError, report, run_sync
+    from azure_port_pipeline.mapping import MappingConfigError
+    from azure_port_pipeline.port import PortConfigError
+
+    try:
+        outcome = run_sync(args.subscription, args.mode, args.kind)
+    except (
+        SyncCommandError,
+        AzureError,
+        MappingConfigError,
+        PipelineSettingsError,
+        PortConfigError,
+        ProfileError,
+    ) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report(outcome))
+    return outcome.exit_code
 
 
 def _run_emulate_port(args: argparse.Namespace) -> int:

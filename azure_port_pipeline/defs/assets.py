@@ -32,7 +32,7 @@ from azure_port_pipeline.defs.resources import AzureResource, PortResource, Sync
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
 from azure_port_pipeline.defs.summaries import error_table, resource_summary, tag_coverage
 from azure_port_pipeline.defs.sync_step import sync_scope
-from azure_port_pipeline.mapping import PortAppConfig, ResourceMapping, map_items
+from azure_port_pipeline.mapping import IdentifierPolicy, PortAppConfig, ResourceMapping, map_items
 
 RAW_GROUP, ENTITIES_GROUP, SYNC_GROUP = "azure_raw", "port_entities", "port_sync"
 SNAPSHOT_IO = "snapshot_io_manager"
@@ -63,11 +63,12 @@ def build_kind_assets(
     blueprints: Sequence[dict[str, Any]],
     sync_upstream: Sequence[ResourceMapping],
     freshness: FreshnessPolicy,
+    policy: IdentifierPolicy,
 ) -> list[AssetsDefinition]:
     keys = KindAssetKeys.for_entry(entry)
     return [
         _raw_asset(entry, keys),
-        _entities_asset(entry, keys),
+        _entities_asset(entry, keys, policy),
         _sync_asset(entry, keys, config, blueprints, sync_upstream, freshness),
     ]
 
@@ -148,7 +149,9 @@ def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
     return raw
 
 
-def _entities_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
+def _entities_asset(
+    entry: ResourceMapping, keys: KindAssetKeys, policy: IdentifierPolicy
+) -> AssetsDefinition:
     @asset(
         key=keys.entities,
         ins={"raw": AssetIn(key=keys.raw)},
@@ -170,7 +173,7 @@ def _entities_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefini
     )
     def entities(context: AssetExecutionContext, raw: RawSnapshot) -> Iterator[Any]:
         started = time.monotonic()
-        result = map_items(entry, raw.items)
+        result = map_items(entry, raw.items, policy)
         report = result.report
         seconds = round(time.monotonic() - started, 3)
         snapshot = EntitySnapshot(
@@ -191,6 +194,7 @@ def _entities_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefini
             "skipped_by_selector": report.skipped_by_selector,
             "skipped_empty": report.skipped_empty,
             "invalid_identifier": report.invalid_identifier,
+            "escaped_identifiers": report.escaped_identifiers,
             "mapping_errors": len(errors),
             "seconds": seconds,
             "dagster/row_count": report.entities_out,
@@ -198,15 +202,15 @@ def _entities_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefini
         if errors:
             metadata["errors"] = error_table(errors, ["item_id", "field", "message"])
         yield Output(snapshot, metadata=metadata)
-        failed_items = len(errors) + report.skipped_empty + report.invalid_identifier
         yield AssetCheckResult(
             check_name=CHECK_MAPPING_ERRORS,
-            passed=failed_items == 0,
+            passed=not errors and not report.skipped_empty and not report.invalid_identifier,
             severity=AssetCheckSeverity.ERROR,
             metadata={
                 "mapping_errors": len(errors),
                 "skipped_empty": report.skipped_empty,
                 "invalid_identifier": report.invalid_identifier,
+                "escaped_identifiers": report.escaped_identifiers,
                 **({"first_errors": MetadataValue.json(errors[:20])} if errors else {}),
             },
         )

@@ -33,6 +33,7 @@ def build_freshness_check(
 
     @multi_asset_check(
         name=CHECK_FRESHNESS,
+        can_subset=True,
         specs=[
             AssetCheckSpec(CHECK_FRESHNESS, asset=key, description=description) for key in sync_keys
         ],
@@ -43,7 +44,8 @@ def build_freshness_check(
         instance = context.instance
         subscriptions = set(instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION))
         since = time.time() - window.total_seconds()
-        for key in sync_keys:
+        selected = {check_key.asset_key for check_key in context.selected_asset_check_keys}
+        for key in (key for key in sync_keys if key in selected):
             stale = sorted(subscriptions - _partitions_materialized_since(instance, key, since))
             yield AssetCheckResult(
                 asset_key=key,

@@ -74,7 +74,12 @@ def build_definitions(
         definition
         for entry in entries
         for definition in build_kind_assets(
-            entry, config, blueprints, [by_key[key] for key in dependencies[entry.key]], freshness
+            entry,
+            config,
+            blueprints,
+            [by_key[key] for key in dependencies[entry.key]],
+            freshness,
+            settings.identifier_policy,
         )
     ]
     sync_keys = [KindAssetKeys.for_entry(entry).sync for entry in entries]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from dagster import (
+    AssetCheckKey,
+    AssetKey,
     DagsterInstance,
     Definitions,
     JobDefinition,
@@ -28,6 +30,7 @@ from dagster import (
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
+from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
 from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
@@ -97,15 +100,26 @@ def sync_partition(
     subscription_id: str,
     run_config: dict[str, Any] | None = None,
     log_level: str = "INFO",
+    *,
+    asset_selection: Sequence[AssetKey] | None = None,
+    tags: dict[str, str] | None = None,
+    from_code_location: bool = False,
 ) -> RunSummary:
     """Runs one partition's sync the way the run launcher does, and keeps only its figures.
 
-    `execute_job` on the code location's job (not `execute_in_process`, which keeps every
-    step's output value in memory for inspection: a whole subscription's raw objects).
+    `execute_job` (not `execute_in_process`, which keeps every step's output value in memory
+    for inspection: a whole subscription's raw objects). `from_code_location`: reconstruct the
+    job from `azure_port_pipeline.definitions`, as the UI and the daemon do, so the run can
+    be re-executed from the UI; otherwise the job of `defs` as given.
     """
     defs.resolve_job_def(SYNC_JOB)  # fail early, by name, if the job is missing
     started = time.monotonic()
-    with _reconstructable_sync_job(defs) as job:
+    with _sync_job(defs, from_code_location) as job:
+        if asset_selection:
+            job = job.get_subset(
+                asset_selection=set(asset_selection),
+                asset_check_selection=_inline_checks(defs, asset_selection),
+            )
         result = execute_job(
             job,
             instance=instance,
@@ -113,7 +127,7 @@ def sync_partition(
                 **(run_config or full_sync_run_config()),
                 "loggers": {"console": {"config": {"log_level": log_level}}},
             },
-            tags={"dagster/partition": subscription_id},
+            tags={**(tags or {}), "dagster/partition": subscription_id},
             raise_on_error=False,
         )
     totals = dict.fromkeys(("fetched", "mapping_errors", *SYNC_COUNTS), 0)
@@ -143,7 +157,23 @@ _LENT: dict[str, Definitions] = {}
 
 
 @contextmanager
-def _reconstructable_sync_job(defs: Definitions) -> Iterator[ReconstructableJob]:
+def _sync_job(defs: Definitions, from_code_location: bool) -> Iterator[ReconstructableJob]:
+    if from_code_location:
+        yield build_reconstructable_job(__name__, code_location_sync_job.__name__)
+    else:
+        with _lent_sync_job(defs) as job:
+            yield job
+
+
+def code_location_sync_job() -> JobDefinition:
+    """The sync job of the code location Dagster loads (`azure_port_pipeline.definitions`)."""
+    from azure_port_pipeline.definitions import defs
+
+    return defs().resolve_job_def(SYNC_JOB)
+
+
+@contextmanager
+def _lent_sync_job(defs: Definitions) -> Iterator[ReconstructableJob]:
     """The given definitions' sync job, as the reconstructable job `execute_job` requires.
 
     The in-process executor reconstructs the job in this very process, so the job is looked up
@@ -162,6 +192,17 @@ def _reconstructable_sync_job(defs: Definitions) -> Iterator[ReconstructableJob]
 
 def lent_sync_job(key: str) -> JobDefinition:
     return _LENT[key].resolve_job_def(SYNC_JOB)
+
+
+def _inline_checks(defs: Definitions, assets: Sequence[AssetKey]) -> set[AssetCheckKey]:
+    """The checks a subset run evaluates: those of the selected assets, never freshness
+    (a sync of one kind cannot say whether every subscription is fresh)."""
+    selected = set(assets)
+    return {
+        key
+        for key in defs.resolve_asset_graph().asset_check_keys
+        if key.asset_key in selected and key.name != CHECK_FRESHNESS
+    }
 
 
 def _resources(defs: Definitions) -> dict[str, Any]:

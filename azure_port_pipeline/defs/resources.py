@@ -68,8 +68,7 @@ class AzureResource(ConfigurableResource):
         return cls(**values, client_secret=secret)
 
     def settings(self) -> AzureSettings:
-        values = {name: getattr(self, name) for name in AzureResource.model_fields}
-        return AzureSettings.from_values(**values)
+        return AzureSettings.from_values(**_field_values(self))
 
     def reader(self) -> AzureReader:
         """A reader for one step, authenticating with the run's shared credential."""
@@ -123,8 +122,7 @@ class PortResource(ConfigurableResource):
         )
 
     def settings(self) -> PortSettings:
-        values = {name: getattr(self, name) for name in PortResource.model_fields}
-        return PortSettings.from_values(**values)
+        return PortSettings.from_values(**_field_values(self))
 
     def client(self) -> PortClient:
         """A client for one step, sharing the run's Port token."""
@@ -133,6 +131,20 @@ class PortResource(ConfigurableResource):
                 self._tokens = PortTokenCache()
             tokens = self._tokens
         return PortClient(self.settings(), tokens=tokens)
+
+
+def _field_values(resource: ConfigurableResource) -> dict[str, Any]:
+    """The resource's fields, an `EnvVar` read now when the resource is used outside a run.
+
+    Inside a run Dagster has already replaced each EnvVar by its value; outside (the sync
+    command's discovery, the demo's verification) the field still holds the EnvVar, whose
+    `str` value is the variable's *name*, never to be mistaken for the secret.
+    """
+    values = {}
+    for name in type(resource).model_fields:
+        value = getattr(resource, name)
+        values[name] = value.get_value() if isinstance(value, EnvVar) else value
+    return values
 
 
 class SyncOptions(ConfigurableResource):

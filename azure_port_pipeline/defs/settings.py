@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from azure_port_pipeline import envsettings
+from azure_port_pipeline.mapping import IdentifierPolicy
 
 
 class PipelineSettingsError(ValueError):
@@ -32,6 +33,15 @@ class PipelineSettings(BaseSettings):
     discovery_seconds: int | None = Field(default=None, gt=0)
     autostart: bool = True
     storage_url: str | None = None
+    identifier_policy: IdentifierPolicy = Field(
+        default=IdentifierPolicy.ESCAPE,
+        description="escape: rewrite characters Port rejects reversibly; port: Port's behaviour",
+    )
+
+    @field_validator("identifier_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: object) -> object:
+        return IdentifierPolicy.parse(value) if isinstance(value, str) else value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:

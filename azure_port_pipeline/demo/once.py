@@ -23,7 +23,7 @@ from azure_port_pipeline.defs.headless import (
 )
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.demo.environment import DemoEnvironment, change_estate
-from azure_port_pipeline.mapping import PortAppConfig, map_items
+from azure_port_pipeline.mapping import IdentifierPolicy, PortAppConfig, map_items
 
 COLUMNS = ("fetched", "created", "updated", "unchanged", "deleted", "write_failures")
 MAPPING_CHECK = "no_mapping_errors"
@@ -33,7 +33,9 @@ def run_once(env: DemoEnvironment) -> int:
     settings = PipelineSettings.from_env()
     resources = env.resources()
     defs = build_definitions(settings=settings, resources=resources)
-    expected = ExpectedCatalog(configured_mapping(settings), resources["azure"].settings())
+    expected = ExpectedCatalog(
+        configured_mapping(settings), resources["azure"].settings(), settings.identifier_policy
+    )
     with (
         tempfile.TemporaryDirectory(prefix="azure-port-demo-home-") as home,
         DagsterInstance.local_temp(home) as instance,
@@ -105,9 +107,12 @@ def verify(
 class ExpectedCatalog:
     """What Port should hold, computed apart from Dagster: a reader of its own + the mapping."""
 
-    def __init__(self, mapping: PortAppConfig, settings: AzureSettings) -> None:
+    def __init__(
+        self, mapping: PortAppConfig, settings: AzureSettings, policy: IdentifierPolicy
+    ) -> None:
         self.mapping = mapping
         self.settings = settings
+        self.policy = policy
 
     def entities(self, subscription_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
         expected: dict[tuple[str, str], dict[str, Any]] = {}
@@ -117,7 +122,7 @@ class ExpectedCatalog:
                     listing = reader.list_kind(
                         subscription_id, entry.kind, entry.api_version, entry.resource_kinds or None
                     )
-                    for entity in map_items(entry, listing.items).entities:
+                    for entity in map_items(entry, listing.items, self.policy).entities:
                         expected[(entity.blueprint, entity.identifier)] = _comparable(
                             entity.to_port()
                         )

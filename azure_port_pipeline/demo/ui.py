@@ -2,60 +2,178 @@
 
 `dagster dev` runs in a child process that loads the code location from the environment, as a
 deployment would; the estate keeps changing slowly so the UI has something to show.
+
+The demo owns its `--home` (the `DAGSTER_HOME` of the UI): every start wipes the instance state
+a previous demo left there (runs, event logs, schedule and sensor state, dynamic partitions,
+snapshots), because the emulators start empty and a stale instance would see the subscriptions as
+known and sync nothing. It only ever wipes a directory holding its marker file, and holds a lock
+on that file while it runs, so a second demo on the same home refuses to start instead of wiping
+the first one's instance from under it.
+
+This module imports nothing heavy at the top: the checks run before the emulators start, and a
+bad `--ui-port` or `--home` is reported within a second.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-from azure_port_pipeline.demo.environment import DemoEnvironment, change_estate
-from azure_port_pipeline.emulators.azure import AzureEmulator
+if TYPE_CHECKING:
+    from azure_port_pipeline.demo.environment import DemoEnvironment
+    from azure_port_pipeline.emulators.azure import AzureEmulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+UI_HOST = "127.0.0.1"
+HOME_MARKER = ".azure-port-pipeline-demo"
+_MARKER_TEXT = (
+    "This directory is the DAGSTER_HOME of `azure-port-pipeline demo`.\n"
+    "The demo wipes everything in it at every start (it starts from a clean state);\n"
+    "do not keep anything else here.\n"
+)
 
 
-def run_ui(env: DemoEnvironment, home: str, ui_port: int) -> int:
-    home_dir = Path(home).resolve()
-    home_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home_dir / "dagster.yaml")
+class DemoStartError(Exception):
+    """The demo cannot start as asked; the message says what to change."""
+
+
+def check_ui_port(port: int, host: str = UI_HOST) -> None:
+    """Fail early when the UI port cannot be bound: `dagster dev` would run on without a UI."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the webserver binds (uvicorn sets SO_REUSEADDR): a port in TIME_WAIT is usable,
+        # a port someone listens on is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except (OSError, OverflowError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise DemoStartError(
+                f"the Dagster UI port {host}:{port} is not available ({reason}). "
+                "Pick a free one with `--ui-port PORT` "
+                "(`make demo UI_PORT=PORT` sets it through the Makefile variable UI_PORT)."
+            ) from None
+
+
+class DemoHome:
+    """The demo's DAGSTER_HOME, claimed (locked) and wiped clean; release with `close()`."""
+
+    def __init__(self, path: Path, lock: IO[str], wiped: list[str]) -> None:
+        self.path = path
+        self.wiped = wiped  # names of the entries removed at start (empty for a new home)
+        self._lock = lock
+
+    def close(self) -> None:
+        self._lock.close()  # closing the file releases the lock
+
+    def __enter__(self) -> DemoHome:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def claim_home(home: str | Path) -> DemoHome:
+    """Lock the demo home and wipe the instance state of a previous demo run.
+
+    Refuses (DemoStartError) a path that is not a directory, a non-empty directory the demo did
+    not create (no marker file: it may be someone's real DAGSTER_HOME), and a home another
+    running demo holds.
+    """
+    path = Path(home).expanduser().resolve()
+    marker = path / HOME_MARKER
+    if path.exists() and not path.is_dir():
+        raise DemoStartError(f"--home {path} is not a directory. Pick another --home.")
+    if path.is_dir() and not marker.is_file() and any(path.iterdir()):
+        raise DemoStartError(
+            f"--home {path} is not empty and is not a demo home (it has no {HOME_MARKER} file). "
+            "The demo starts from a clean state by wiping its home at every start, so it only "
+            "uses an empty directory or one it created. Pick another --home, or, if this is an "
+            f"old demo home you no longer need, remove it (`rm -rf {path}`)."
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    lock = marker.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise DemoStartError(
+            f"another demo is running with --home {path}; stop it first, or pick another --home."
+        ) from None
+    try:
+        wiped = []
+        for entry in sorted(path.iterdir()):
+            if entry.name == HOME_MARKER:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            wiped.append(entry.name)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(_MARKER_TEXT)
+        lock.flush()
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", path / "dagster.yaml")
+    except BaseException:
+        lock.close()
+        raise
+    return DemoHome(path, lock, wiped)
+
+
+def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
+    from azure_port_pipeline.demo.environment import change_estate
+
     ui_env = {
         **os.environ,
         **env.variables(),
-        "DAGSTER_HOME": str(home_dir),
+        "DAGSTER_HOME": str(home.path),
         "AZURE_PORT_PROFILE": "development",
         "AZURE_PORT_FULL_SYNC_CRON": "*/5 * * * *",
         "AZURE_PORT_DISCOVERY_SECONDS": "30",
     }
     dagster = Path(sys.executable).with_name("dagster")
+    # Run from DAGSTER_HOME with the workspace by absolute path: the instance is the one in
+    # DAGSTER_HOME (not a dagster.yaml in the caller's folder), and no `.env` of the caller's
+    # folder overrides the emulator wiring.
     command = [
         str(dagster if dagster.exists() else "dagster"),
         "dev",
         "-w",
-        "workspace.yaml",
+        str(PROJECT_ROOT / "workspace.yaml"),
         "-h",
-        "127.0.0.1",
+        UI_HOST,
         "-p",
         str(ui_port),
     ]
+    if home.wiped:
+        print(
+            f"Clean start: wiped the previous demo's instance in {home.path} (runs, event logs, "
+            "schedule and sensor state, partitions, snapshots); the emulators start empty too."
+        )
     print(f"Azure emulator: {env.azure.base_url}   Port emulator: {env.port.base_url}")
-    print(f"Dagster UI:     http://127.0.0.1:{ui_port}  (DAGSTER_HOME={home_dir})")
+    print(f"Dagster UI:     http://{UI_HOST}:{ui_port}  (DAGSTER_HOME={home.path})")
     print(
         "Discovery adds the subscriptions and syncs them within a minute; the estate changes "
-        "every 30 s and a full resync runs every 5 minutes. Ctrl-C stops everything."
+        "every 30 s and a full resync runs every 5 minutes. Ctrl-C stops everything.",
+        flush=True,
     )
     _stop_on_signals()
     stop = threading.Event()
-    changer = threading.Thread(target=_keep_changing, args=(env.azure, stop), daemon=True)
+    changer = threading.Thread(
+        target=_keep_changing, args=(env.azure, stop, change_estate), daemon=True
+    )
     changer.start()
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=ui_env, preexec_fn=_default_signals)
+    process = subprocess.Popen(command, cwd=home.path, env=ui_env, preexec_fn=_default_signals)
     try:
         return process.wait()
     except KeyboardInterrupt:
@@ -64,9 +182,9 @@ def run_ui(env: DemoEnvironment, home: str, ui_port: int) -> int:
         stop.set()
         if process.poll() is None:
             process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            if process.poll() is None:
                 process.kill()
 
 
@@ -86,7 +204,9 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _keep_changing(azure: AzureEmulator, stop: threading.Event, every: float = 30.0) -> None:
+def _keep_changing(
+    azure: AzureEmulator, stop: threading.Event, change_estate: Any, every: float = 30.0
+) -> None:
     rng = random.Random(0)
     while not stop.wait(every):
         change_estate(azure, rng, count=3)

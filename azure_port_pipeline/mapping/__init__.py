@@ -2,7 +2,7 @@
 
 Pure: no Dagster, no HTTP. The records it produces live in `models.py` (`Entity` itself in
 `azure_port_pipeline.entities`, re-exported here); the packaged default mapping and blueprints
-in `defaults/`.
+in `defaults/`; the identifier policy (escape what Port rejects) in `identifiers.py`.
 """
 
 from azure_port_pipeline.entities import Entity
@@ -17,6 +17,7 @@ from .defaults import (
 )
 from .engine import map_items, map_items_per_field
 from .errors import MappingConfigError
+from .identifiers import IdentifierPolicy, escape_identifier, unescape_identifier
 from .loader import load_mapping, load_mapping_text
 from .models import MappingError, MappingReport, MappingResult
 
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_BLUEPRINTS_NAME",
     "DEFAULT_MAPPING_NAME",
     "Entity",
+    "IdentifierPolicy",
     "MappingConfigError",
     "MappingError",
     "MappingReport",
@@ -31,10 +33,12 @@ __all__ = [
     "PortAppConfig",
     "ResourceMapping",
     "default_blueprints",
+    "escape_identifier",
     "load_blueprints",
     "load_default_mapping",
     "load_mapping",
     "load_mapping_text",
     "map_items",
     "map_items_per_field",
+    "unescape_identifier",
 ]

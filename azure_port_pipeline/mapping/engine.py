@@ -4,7 +4,10 @@ Semantics (Port Ocean's JQ entity processor): the first jq output is the value; 
 must yield a boolean; a field failing at run time becomes null and is reported; an item whose
 identifier or blueprint is null/empty is skipped and counted; `itemsToParse` fans an item out
 into `{...item without the array, <itemsToParseName>: element}`. Beyond Ocean, an identifier
-Port would reject is reported here instead of as a 422 later, and every item is accounted for
+Port would reject is handled here instead of as a 422 later, by the `IdentifierPolicy`:
+`escape` (default) rewrites it reversibly inside Port's alphabet, and every plain relation value
+the same way so relations still meet their targets (two items whose identifiers become equal are
+both reported, never merged); `port` reports it and drops the item. Every item is accounted for
 in the `MappingReport`.
 
 Speed: `map_items` runs one combined jq program over a whole batch (see compiled.py);
@@ -15,12 +18,13 @@ the bulk path must equal, and as the fallback when a batch cannot run in one go.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .compiled import ERROR_KEY, CompiledMapping, Slot, error_text, fill, run_one, to_json
 from .config import ResourceMapping
-from .identifiers import identifier_problem
+from .identifiers import IdentifierPolicy, apply_policy, escape_identifier
 from .models import Entity, MappingError, MappingReport, MappingResult
 
 BATCH_SIZE = 2000
@@ -28,30 +32,83 @@ Outcome = list[Any] | dict[str, Any]
 Evaluator = Callable[[CompiledMapping, list[Any]], list[list[Outcome]]]
 
 
-def map_items(entry: ResourceMapping, items: Sequence[Any]) -> MappingResult:
+def map_items(
+    entry: ResourceMapping,
+    items: Sequence[Any],
+    policy: IdentifierPolicy = IdentifierPolicy.ESCAPE,
+) -> MappingResult:
     """Map raw items (ARM REST / SDK as_dict shape) with one entry of the mapping."""
-    return _map(entry, items, _bulk_outcomes)
+    return _map(entry, items, _bulk_outcomes, IdentifierPolicy(policy))
 
 
-def map_items_per_field(entry: ResourceMapping, items: Sequence[Any]) -> MappingResult:
+def map_items_per_field(
+    entry: ResourceMapping,
+    items: Sequence[Any],
+    policy: IdentifierPolicy = IdentifierPolicy.ESCAPE,
+) -> MappingResult:
     """The same mapping, one jq call per field per item, as Port's integration does it."""
-    return _map(entry, items, _per_field_outcomes_all)
+    return _map(entry, items, _per_field_outcomes_all, IdentifierPolicy(policy))
 
 
-def _map(entry: ResourceMapping, items: Sequence[Any], evaluate: Evaluator) -> MappingResult:
+# an entity, the identifier the mapping produced for it, and the raw item's id
+Candidate = tuple[Entity, str, str | None]
+
+
+def _map(
+    entry: ResourceMapping, items: Sequence[Any], evaluate: Evaluator, policy: IdentifierPolicy
+) -> MappingResult:
     compiled = entry.compiled
     report = MappingReport(kind=entry.kind, items_in=len(items))
     if compiled.items_to_parse is None:
         expanded, ids = list(items), [_item_id(item) for item in items]
     else:
         expanded, ids = _expand(entry, items, report)
-    entities: list[Entity] = []
+    candidates: list[Candidate] = []
     for outcomes, item_id in zip(evaluate(compiled, expanded), ids, strict=True):
-        entity = _entity(entry, compiled, outcomes, item_id, report)
-        if entity is not None:
-            entities.append(entity)
+        candidate = _entity(entry, compiled, outcomes, item_id, report, policy)
+        if candidate is not None:
+            candidates.append(candidate)
+    if policy is IdentifierPolicy.ESCAPE:
+        candidates = _without_collisions(entry, compiled, candidates, report)
+        report.escaped_identifiers = sum(
+            entity.identifier != original for entity, original, _ in candidates
+        )
+    entities = [entity for entity, _, _ in candidates]
     report.entities_out = len(entities)
     return MappingResult(entities=entities, report=report)
+
+
+def _without_collisions(
+    entry: ResourceMapping,
+    compiled: CompiledMapping,
+    candidates: list[Candidate],
+    report: MappingReport,
+) -> list[Candidate]:
+    """Drop, and report, every item whose (blueprint, identifier) another item with a different
+    original identifier also ended up with: escaping must never merge two Azure objects."""
+    originals: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+    for entity, original, _ in candidates:
+        originals[(entity.blueprint, entity.identifier)].add(original)
+    if all(len(group) == 1 for group in originals.values()):
+        return candidates
+    field = _field(compiled, compiled.identifier)
+    kept: list[Candidate] = []
+    for candidate in candidates:
+        entity, original, item_id = candidate
+        group = originals[(entity.blueprint, entity.identifier)]
+        if len(group) == 1:
+            kept.append(candidate)
+            continue
+        report.invalid_identifier += 1
+        report.identifier_collisions += 1
+        names = ", ".join(repr(name) for name in sorted(group))
+        message = (
+            f"identifier {entity.identifier!r} (from {original!r}) collides after escaping: "
+            f"the identifiers {names} all become {entity.identifier!r} in blueprint "
+            f"{entity.blueprint!r}; none of these items is emitted"
+        )
+        _error(report, entry, item_id, field, message)
+    return kept
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -139,7 +196,8 @@ def _entity(
     outcomes: list[Outcome],
     item_id: str | None,
     report: MappingReport,
-) -> Entity | None:
+    policy: IdentifierPolicy,
+) -> Candidate | None:
     selected = outcomes[0]
     if selected != [True]:
         if selected == [False]:
@@ -161,21 +219,40 @@ def _entity(
         _fail(report, entry, item_id, _field(compiled, compiled.blueprint), _not_string(blueprint))
         return None
     identifier_field = _field(compiled, compiled.identifier)
-    problem = _not_string(identifier) if not isinstance(identifier, str) else None
-    problem = problem or identifier_problem(identifier)
+    if isinstance(identifier, str):
+        final, problem = apply_policy(identifier, policy)
+    else:
+        final, problem = identifier, _not_string(identifier)
     if problem:
         report.invalid_identifier += 1
         _error(report, entry, item_id, identifier_field, problem)
         return None
-    return Entity(
+    relations = {name: fill(tpl, values) for name, tpl in compiled.relations.items()}
+    if policy is IdentifierPolicy.ESCAPE:
+        relations = {
+            name: _escape_relation(value) if isinstance(compiled.relations[name], Slot) else value
+            for name, value in relations.items()
+        }
+    entity = Entity(
         blueprint=blueprint,
-        identifier=identifier,
+        identifier=final,
         title=_text(entry, compiled, compiled.title, values, item_id, report),
         icon=_text(entry, compiled, compiled.icon, values, item_id, report),
         team=_team(entry, compiled, values, item_id, report),
         properties={name: values[slot.index] for name, slot in compiled.properties.items()},
-        relations={name: fill(tpl, values) for name, tpl in compiled.relations.items()},
+        relations=relations,
     )
+    return entity, identifier, item_id
+
+
+def _escape_relation(value: Any) -> Any:
+    """A relation's target identifier(s), escaped exactly as entity identifiers are; anything
+    that is not a string (null, a number, an object) is left for Port to judge."""
+    if isinstance(value, str):
+        return escape_identifier(value)
+    if isinstance(value, list):
+        return [escape_identifier(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 def _values(
@@ -281,4 +358,4 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), "number")
 
 
-__all__ = ["ERROR_KEY", "map_items", "map_items_per_field"]
+__all__ = ["ERROR_KEY", "IdentifierPolicy", "map_items", "map_items_per_field"]

@@ -42,11 +42,19 @@ class MappingReport:
     entities_out: int = 0
     skipped_by_selector: int = 0
     skipped_empty: int = 0
+    # items not emitted because of their identifier: Port would reject it (or, under the
+    # `escape` policy, still would after escaping: too long), or it collides after escaping
     invalid_identifier: int = 0
     errors: list[MappingError] = field(default_factory=list)
     # items not mapped because of an error: selector failed or not boolean, itemsToParse not
     # an array, blueprint not a string (field errors of mapped items do not count here)
     failed: int = 0
+    # entities emitted with an identifier the `escape` policy rewrote (Port would have
+    # rejected the original)
+    escaped_identifiers: int = 0
+    # items not emitted because their escaped identifier equals another item's identifier
+    # (of the same blueprint); these are also counted in `invalid_identifier`
+    identifier_collisions: int = 0
 
     def merge(self, other: MappingReport) -> None:
         self.items_in += other.items_in
@@ -56,6 +64,8 @@ class MappingReport:
         self.invalid_identifier += other.invalid_identifier
         self.errors.extend(other.errors)
         self.failed += other.failed
+        self.escaped_identifiers += other.escaped_identifiers
+        self.identifier_collisions += other.identifier_collisions
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +76,8 @@ class MappingReport:
             "skipped_empty": self.skipped_empty,
             "invalid_identifier": self.invalid_identifier,
             "failed": self.failed,
+            "escaped_identifiers": self.escaped_identifiers,
+            "identifier_collisions": self.identifier_collisions,
             "errors": [error.as_dict() for error in self.errors],
         }
 

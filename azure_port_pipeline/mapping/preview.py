@@ -12,6 +12,7 @@ from typing import Any
 
 from .config import SUBSCRIPTION_KIND, ResourceMapping
 from .engine import map_items
+from .identifiers import IdentifierPolicy
 from .loader import load_mapping
 from .models import MappingReport
 
@@ -20,8 +21,15 @@ class PreviewError(ValueError):
     """The input file or the requested kind cannot be previewed."""
 
 
-def preview(mapping_path: str | Path, input_path: str | Path, kind: str | None = None) -> dict:
+def preview(
+    mapping_path: str | Path,
+    input_path: str | Path,
+    kind: str | None = None,
+    policy: IdentifierPolicy = IdentifierPolicy.ESCAPE,
+) -> dict:
     """Entities (Port JSON bodies) and the merged mapping report for the items in the file.
+
+    Identifiers (and relation values) are shown as `policy` writes them: escaped by default.
 
     With `kind`, every item goes through the entries of that kind (case-insensitive); without
     it, each item goes through the entries whose kind matches its ARM `type` (a subscription
@@ -44,7 +52,7 @@ def preview(mapping_path: str | Path, input_path: str | Path, kind: str | None =
     report = MappingReport(kind=kind or "*")
     entities: list[dict[str, Any]] = []
     for entry, group in groups:
-        result = map_items(entry, group)
+        result = map_items(entry, group, policy)
         report.merge(result.report)
         entities.extend(entity.to_port() for entity in result.entities)
     return {"entities": entities, "report": {**report.as_dict(), "unmatched": unmatched}}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from azure_port_pipeline.azure import AzureListingError
-from azure_port_pipeline.mapping import load_mapping, map_items
+from azure_port_pipeline.mapping import escape_identifier, load_mapping, map_items
 
 MAPPING = Path(__file__).resolve().parents[2] / "mapping" / "azure.yaml"
 STORAGE = "Microsoft.Storage/storageAccounts"
@@ -31,6 +31,7 @@ def test_every_default_kind_lists_completely_and_maps_with_relations(
     sub = emulator.estate.subscription_ids[0]
 
     entities = {}
+    escaped_total = 0
     for rm in config.entries:
         listing = reader.list_kind(sub, rm.kind, rm.api_version, rm.resource_kinds)
         assert listing.complete, (rm.kind, listing.error)
@@ -43,13 +44,15 @@ def test_every_default_kind_lists_completely_and_maps_with_relations(
         assert len(listing.items) == expected > 0, rm.kind
         result = map_items(rm, listing.items)
         # the estate has a group named "rg_legacy.app(old)": Port refuses "(" in identifiers,
-        # so its items are reported, not mapped; everything else maps
-        refused = [i for i in listing.items if "(" in i["id"] and rm.kind != "subscription"]
-        assert result.report.invalid_identifier == len(refused), rm.kind
-        assert all("does not allow" in e.message for e in result.report.errors), rm.kind
-        assert len(result.entities) == expected - len(refused), rm.kind
+        # so the default identifier policy escapes its items' identifiers; everything maps
+        escaped = [i for i in listing.items if "(" in i["id"] and rm.kind != "subscription"]
+        escaped_total += len(escaped)
+        assert result.report.escaped_identifiers == len(escaped), rm.kind
+        assert not result.report.errors and result.report.invalid_identifier == 0, rm.kind
+        assert len(result.entities) == expected, rm.kind
         entities[rm.kind] = result.entities
 
+    assert escaped_total > 0, "the estate's rg_legacy.app(old) group holds resources"
     subscription_ids = {e.identifier for e in entities["subscription"]}
     groups = entities["Microsoft.Resources/resourceGroups"]
     group_ids = {e.identifier for e in groups}
@@ -57,9 +60,8 @@ def test_every_default_kind_lists_completely_and_maps_with_relations(
     assert {e.relations["subscription"] for e in groups} == subscription_ids
     storage = entities[STORAGE]
     assert {e.identifier for e in storage} == {
-        _lower_rg(item["id"])
+        escape_identifier(_lower_rg(item["id"])) if "(" in item["id"] else _lower_rg(item["id"])
         for item in emulator.estate.resources(sub, STORAGE)
-        if "(" not in item["id"]
     }
     for kind, mapped in entities.items():
         if kind in ("subscription", "Microsoft.Resources/resourceGroups"):

@@ -97,3 +97,16 @@ def test_profile_overrides_apply_one_by_one() -> None:
     sensor = defs.resolve_sensor_def("subscription_discovery")
     assert sensor.minimum_interval_seconds == 30
     assert defs.resolve_schedule_def("full_resync").cron_schedule == "0 3 * * *"
+
+
+def test_outside_a_run_an_env_var_field_is_read_never_taken_as_the_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "the-real-secret")
+    resource = AzureResource.from_env({"AZURE_CLIENT_SECRET": "at-load", "AZURE_TENANT_ID": "t"})
+    secret = resource.settings().client_secret
+    assert secret is not None and secret.get_secret_value() == "the-real-secret"
+    monkeypatch.setenv("PORT_CLIENT_ID", "port-id")
+    monkeypatch.setenv("PORT_CLIENT_SECRET", "port-secret")
+    port = PortResource.from_env({}).settings()
+    assert (port.client_id, port.secret) == ("port-id", "port-secret")

@@ -303,6 +303,24 @@ def _with_request_ids(response: Response) -> Response:
     return response
 
 
+def _client_instructions(emulator: AzureEmulator, estate: Estate, client_id: str) -> str:
+    """What a client needs: the variables to point the pipeline here, and the subscriptions."""
+    disabled = set(estate.disabled_subscription_ids)
+    lines = [
+        "Point the pipeline here with (AZURE_CLIENT_SECRET as you set it for the emulator):",
+        f"  AZURE_TENANT_ID={emulator.tenant_id}",
+        f"  AZURE_CLIENT_ID={client_id}",
+        f"  AZURE_AUTHORITY_HOST={emulator.authority_host}",
+        f"  AZURE_ARM_ENDPOINT={emulator.base_url}",
+        f"  AZURE_CA_BUNDLE={emulator.ca_file}",
+        "Subscriptions:",
+    ]
+    for subscription_id in estate.subscription_ids:
+        state = "Disabled" if subscription_id in disabled else "Enabled"
+        lines.append(f"  {subscription_id}  {state}")
+    return "\n".join(lines)
+
+
 def serve(
     port: int,
     ca_file: str,
@@ -325,8 +343,9 @@ def serve(
         )
     tenant, client, secret = (os.environ[n] for n in names)
     with ShutdownSignals() as signals:  # from here on, a signal is never lost
+        # `subscriptions` enabled ones, and one more the generator disables (discovery skips it)
         estate = generate_estate(
-            seed=seed, subscriptions=subscriptions, resources=resources, tenant_id=tenant
+            seed=seed, subscriptions=subscriptions + 1, resources=resources, tenant_id=tenant
         )
         emulator = AzureEmulator(
             estate,
@@ -344,4 +363,5 @@ def serve(
                 f"tenant {tenant}",
                 flush=True,
             )
+            print(_client_instructions(emulator, estate, client), flush=True)
             signals.wait()

@@ -53,6 +53,16 @@ def test_serve_runs_standalone_writes_the_ca_and_stops_cleanly_on_a_signal(tmp_p
         subs = [s.as_dict() for s in client.subscriptions.list()]
         exit_code = child.stop_with(stop_signal)
     assert base.startswith("https://127.0.0.1:")
-    assert [s["state"] for s in subs] == ["Enabled", "Disabled"]
+    assert [s["state"] for s in subs] == ["Enabled", "Enabled", "Disabled"], "2 enabled + 1"
     assert {s["tenantId"] for s in subs} == {TENANT_ID}
     assert exit_code == 0, child.output
+    for name, value in (
+        ("AZURE_TENANT_ID", TENANT_ID),
+        ("AZURE_CLIENT_ID", CLIENT_ID),
+        ("AZURE_ARM_ENDPOINT", base),
+        ("AZURE_CA_BUNDLE", str(ca)),
+    ):
+        assert f"{name}={value}" in child.output, name
+    for sub in subs:
+        assert f"{sub['id'].rsplit('/', 1)[-1]}  {sub['state']}" in child.output
+    assert CLIENT_SECRET not in child.output

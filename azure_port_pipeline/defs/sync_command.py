@@ -1,0 +1,137 @@
+"""`azure-port-pipeline sync`: one sync of some or all subscriptions, from a terminal or a script.
+
+It does what a user would otherwise click through: discover the subscriptions (adding the
+partitions Dagster needs), then run the code location's sync job for each on the instance in
+`$DAGSTER_HOME`, so the runs show in the UI like any other. It prints one line per subscription
+and exits non-zero when a run or a check failed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dagster import AssetKey, DagsterInstance
+
+from azure_port_pipeline.defs.assets import KindAssetKeys
+from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
+from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
+from azure_port_pipeline.defs.headless import RunSummary, runs_frame, sync_partition
+from azure_port_pipeline.defs.jobs import MODE_TAG
+from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.defs.settings import PipelineSettings
+from azure_port_pipeline.mapping import PortAppConfig
+
+SUBSCRIPTION_NAME_TAG = "azure_port_pipeline/subscription_name"
+MODES = ("full", "incremental")
+
+
+class SyncCommandError(Exception):
+    """A request the command cannot run (exit code 2); the message says what to change."""
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    summaries: list[RunSummary]
+
+    @property
+    def exit_code(self) -> int:
+        failed = [s for s in self.summaries if not s.success or s.failed_checks]
+        return 1 if failed else 0
+
+
+def run_sync(
+    subscriptions: Sequence[str], mode: str, kinds: Sequence[str], log_level: str = "WARNING"
+) -> SyncOutcome:
+    if mode != "full":
+        raise SyncCommandError(
+            f"--mode {mode}: not available yet (it lands with the incremental strategy); "
+            "use --mode full"
+        )
+    if not os.environ.get("DAGSTER_HOME"):
+        raise SyncCommandError(
+            "DAGSTER_HOME is not set: set it to the instance directory the UI uses "
+            "(for the demo: .dagster_home), so the runs show there"
+        )
+    settings = PipelineSettings.from_env()
+    defs = build_definitions(settings=settings)
+    selection = _selection(configured_mapping(settings), kinds)
+    with DagsterInstance.get() as instance:
+        names = _discover(defs.resources["azure"], instance)
+        targets = _targets(subscriptions, names)
+        summaries = [
+            sync_partition(
+                defs,
+                instance,
+                subscription_id,
+                log_level=log_level,
+                asset_selection=selection,
+                tags={MODE_TAG: mode, SUBSCRIPTION_NAME_TAG: names[subscription_id]},
+                from_code_location=True,
+            )
+            for subscription_id in targets
+        ]
+    return SyncOutcome(summaries)
+
+
+def report(outcome: SyncOutcome) -> str:
+    """The per-subscription table, then every failed run and check by name."""
+    lines = [runs_frame(outcome.summaries).to_string(index=False)]
+    for summary in outcome.summaries:
+        if not summary.success:
+            lines.append(f"FAILED: run of {summary.subscription_id} (see the run in the UI)")
+        for check in summary.failed_checks:
+            lines.append(f"FAILED: check {check} of {summary.subscription_id}")
+    return "\n".join(lines)
+
+
+def _discover(azure, instance: DagsterInstance) -> dict[str, str]:
+    """Enabled subscriptions by id with display names; adds the partitions that are new."""
+    with azure.reader() as reader:
+        listing = reader.list_subscriptions()
+    if not listing.complete:
+        raise SyncCommandError(f"cannot list Azure subscriptions: {listing.error}")
+    names = {
+        record["subscription_id"]: str(record.get("display_name") or record["subscription_id"])
+        for record in listing.enabled
+    }
+    known = set(instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION))
+    new = sorted(set(names) - known)
+    if new:
+        instance.add_dynamic_partitions(SUBSCRIPTIONS_PARTITION, new)
+    return names
+
+
+def _targets(requested: Sequence[str], names: dict[str, str]) -> list[str]:
+    if not requested:
+        if not names:
+            raise SyncCommandError("no enabled Azure subscription is visible to the credential")
+        return sorted(names)
+    wanted = [subscription_id.lower() for subscription_id in requested]
+    unknown = [subscription_id for subscription_id in wanted if subscription_id not in names]
+    if unknown:
+        raise SyncCommandError(
+            f"--subscription {', '.join(unknown)}: not an enabled subscription visible to the "
+            f"credential; visible: {', '.join(sorted(names)) or 'none'}"
+        )
+    return list(dict.fromkeys(wanted))
+
+
+def _selection(mapping: PortAppConfig, kinds: Sequence[str]) -> list[AssetKey] | None:
+    """The assets of the asked kinds (and the credential/blueprint step they all wait for)."""
+    if not kinds:
+        return None
+    by_name = {}
+    for entry in mapping.entries:
+        by_name[entry.key] = entry
+        by_name[entry.kind.lower()] = entry
+    unknown = [kind for kind in kinds if kind.lower() not in by_name]
+    if unknown:
+        keys = ", ".join(entry.key for entry in mapping.entries)
+        raise SyncCommandError(f"--kind {', '.join(unknown)}: not in the mapping; kinds: {keys}")
+    selection: list[AssetKey] = [BLUEPRINTS_KEY]
+    for kind in dict.fromkeys(kind.lower() for kind in kinds):
+        keys = KindAssetKeys.for_entry(by_name[kind])
+        selection.extend([keys.raw, keys.entities, keys.sync])
+    return selection

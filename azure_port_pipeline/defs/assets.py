@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
+from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import subscription_partitions
 from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
@@ -101,12 +102,12 @@ def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
         _require_supported_mode(sync_options)
         subscription_id = context.partition_key
         started = time.monotonic()
-        reader = azure.reader()
-        listing = reader.list_kind(
-            subscription_id, entry.kind, entry.api_version, entry.resource_kinds or None
-        )
+        with azure.reader() as reader:
+            listing = reader.list_kind(
+                subscription_id, entry.kind, entry.api_version, entry.resource_kinds or None
+            )
+            counters = reader.counters
         seconds = round(time.monotonic() - started, 3)
-        counters = reader.counters
         stats = {
             "azure_requests": counters.requests,
             "azure_pages": counters.pages,
@@ -132,6 +133,7 @@ def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
         return Output(
             snapshot,
             metadata={
+                **_subscription_label(context, entry, listing.items),
                 "fetched": len(listing.items),
                 "complete": listing.complete,
                 "listing_error": listing.error or "",
@@ -189,6 +191,7 @@ def _entities_asset(
         )
         errors = [error.as_dict() for error in report.errors]
         metadata: dict[str, Any] = {
+            **_subscription_label(context),
             "fetched": report.items_in,
             "mapped": report.entities_out,
             "skipped_by_selector": report.skipped_by_selector,
@@ -207,6 +210,7 @@ def _entities_asset(
             passed=not errors and not report.skipped_empty and not report.invalid_identifier,
             severity=AssetCheckSeverity.ERROR,
             metadata={
+                **_subscription_label(context),
                 "mapping_errors": len(errors),
                 "skipped_empty": report.skipped_empty,
                 "invalid_identifier": report.invalid_identifier,
@@ -269,18 +273,20 @@ def _sync_asset(
             blueprints=blueprints,
             log=context.log,
         )
+        label = _subscription_label(context)
         return MaterializeResult(
-            metadata=outcome.metadata(),
+            metadata={**label, **outcome.metadata()},
             check_results=[
                 AssetCheckResult(
                     check_name=CHECK_WRITE_FAILURES,
                     passed=outcome.report.failed == 0,
-                    metadata={"write_failures": outcome.report.failed},
+                    metadata={**label, "write_failures": outcome.report.failed},
                 ),
                 AssetCheckResult(
                     check_name=CHECK_COUNTS,
                     passed=outcome.counts_match,
                     metadata={
+                        **label,
                         "azure_count": outcome.azure_count,
                         "port_count": outcome.port_count,
                         "reason": outcome.counts_reason,
@@ -290,6 +296,22 @@ def _sync_asset(
         )
 
     return sync
+
+
+def _subscription_label(
+    context: AssetExecutionContext,
+    entry: ResourceMapping | None = None,
+    items: Sequence[dict[str, Any]] = (),
+) -> dict[str, str]:
+    """Which subscription a materialization or check is about, by id and display name.
+
+    Partition keys are GUIDs; the name comes from the run's tag (discovery, the schedule and
+    the sync command set it) or, for the subscription itself, from what Azure returned.
+    """
+    name = context.run.tags.get(SUBSCRIPTION_NAME_TAG, "")
+    if entry is not None and entry.kind.lower() == "subscription" and items:
+        name = str(items[0].get("display_name") or name)
+    return {"subscription": context.partition_key, "subscription_name": name}
 
 
 def _require_supported_mode(sync_options: SyncOptions) -> None:

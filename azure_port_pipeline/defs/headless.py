@@ -89,7 +89,14 @@ def discover_and_sync(
     result = discover(defs, instance)
     requests = result.run_requests if isinstance(result, SensorResult) else []
     return [
-        sync_partition(defs, instance, request.partition_key, request.run_config, log_level)
+        sync_partition(
+            defs,
+            instance,
+            request.partition_key,
+            request.run_config,
+            log_level,
+            tags=dict(request.tags),
+        )
         for request in requests or []
     ]
 

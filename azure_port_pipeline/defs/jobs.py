@@ -9,6 +9,7 @@ from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 SYNC_JOB = "azure_port_sync"
 FRESHNESS_JOB = "azure_port_freshness"
 MODE_TAG = "azure_port_pipeline/mode"
+SUBSCRIPTION_NAME_TAG = "azure_port_pipeline/subscription_name"
 
 
 def full_sync_run_config() -> dict:

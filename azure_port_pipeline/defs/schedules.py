@@ -8,8 +8,14 @@ from dagster import (
     schedule,
 )
 
-from azure_port_pipeline.defs.jobs import FRESHNESS_JOB, MODE_TAG, SYNC_JOB, full_sync_run_config
-from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.defs.jobs import (
+    FRESHNESS_JOB,
+    MODE_TAG,
+    SUBSCRIPTION_NAME_TAG,
+    SYNC_JOB,
+    full_sync_run_config,
+)
+from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION, subscription_names
 
 FULL_RESYNC_SCHEDULE = "full_resync"
 
@@ -26,12 +32,13 @@ def build_full_resync_schedule(cron: str, status: DefaultScheduleStatus) -> Sche
     def full_resync(context: ScheduleEvaluationContext) -> list[RunRequest]:
         tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M:%SZ")
         subscriptions = context.instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION)
+        names = subscription_names(context.instance, list(subscriptions))
         return [
             RunRequest(
                 partition_key=subscription_id,
                 run_key=f"full:{subscription_id}:{tick}",
                 run_config=full_sync_run_config(),
-                tags={MODE_TAG: "full"},
+                tags={MODE_TAG: "full", SUBSCRIPTION_NAME_TAG: names.get(subscription_id, "")},
             )
             for subscription_id in subscriptions
         ]

@@ -16,7 +16,12 @@ from dagster import (
     sensor,
 )
 
-from azure_port_pipeline.defs.jobs import MODE_TAG, SYNC_JOB, full_sync_run_config
+from azure_port_pipeline.defs.jobs import (
+    MODE_TAG,
+    SUBSCRIPTION_NAME_TAG,
+    SYNC_JOB,
+    full_sync_run_config,
+)
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION, subscription_partitions
 from azure_port_pipeline.defs.resources import AzureResource
 
@@ -36,7 +41,11 @@ def build_discovery_sensor(interval_seconds: int, status: DefaultSensorStatus) -
         context: SensorEvaluationContext, azure: AzureResource
     ) -> SensorResult | SkipReason:
         listing = azure.reader().list_subscriptions()
-        enabled = {record["subscription_id"] for record in listing.enabled}
+        names = {
+            record["subscription_id"]: str(record.get("display_name") or "")
+            for record in listing.enabled
+        }
+        enabled = set(names)
         known = set(context.instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION))
         new = sorted(enabled - known)
         previously_missing = set(json.loads(context.cursor)["missing"]) if context.cursor else set()
@@ -56,7 +65,7 @@ def build_discovery_sensor(interval_seconds: int, status: DefaultSensorStatus) -
                     partition_key=subscription_id,
                     run_key=f"discovered:{subscription_id}",
                     run_config=full_sync_run_config(),
-                    tags={MODE_TAG: "full"},
+                    tags={MODE_TAG: "full", SUBSCRIPTION_NAME_TAG: names[subscription_id]},
                 )
                 for subscription_id in new
             ],

@@ -18,12 +18,11 @@ from azure_port_pipeline.defs.assets import KindAssetKeys
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
 from azure_port_pipeline.defs.headless import RunSummary, runs_frame, sync_partition
-from azure_port_pipeline.defs.jobs import MODE_TAG
+from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.mapping import PortAppConfig
 
-SUBSCRIPTION_NAME_TAG = "azure_port_pipeline/subscription_name"
 MODES = ("full", "incremental")
 
 

@@ -143,12 +143,34 @@ def demo_environment(seed: int, subscriptions: int, resources: int) -> Iterator[
             yield DemoEnvironment(azure=azure, port=port, credentials=credentials)
 
 
-def change_estate(azure: AzureEmulator, rng: random.Random, count: int) -> dict[str, int]:
+@dataclass(frozen=True)
+class EstateChanges:
+    """What a burst of changes did, per operation and as its net effect on the estate.
+
+    Operations can cancel out (a clone deleted again) or merge (two updates of one account),
+    so a sync sees the net effect: that is what its created / updated / deleted counts match.
+    """
+
+    operations: dict[str, int]
+    created: int
+    updated: int
+    deleted: int
+
+    def describe(self) -> str:
+        done = ", ".join(f"{count} {name}" for name, count in self.operations.items())
+        return (
+            f"{done} storage-account operations; net effect on the estate: "
+            f"{self.created} created, {self.updated} updated, {self.deleted} deleted"
+        )
+
+
+def change_estate(azure: AzureEmulator, rng: random.Random, count: int) -> EstateChanges:
     """Some creates, updates and deletes on enabled subscriptions, like a busy team's day."""
     estate = azure.estate
     disabled = set(estate.disabled_subscription_ids)
     enabled = [s for s in estate.subscription_ids if s not in disabled]
-    done = {"created": 0, "updated": 0, "deleted": 0}
+    operations = {"created": 0, "updated": 0, "deleted": 0}
+    existed: dict[str, bool] = {}  # resource id -> did it exist before the burst
     for _ in range(count):
         subscription_id = rng.choice(enabled)
         accounts = list(estate.resources(subscription_id, "Microsoft.Storage/storageAccounts"))
@@ -157,13 +179,23 @@ def change_estate(azure: AzureEmulator, rng: random.Random, count: int) -> dict[
         victim = rng.choice(accounts)
         action = rng.choice(("created", "updated", "deleted"))
         if action == "created":
-            azure.create_resource(_clone(victim, rng))
+            clone = _clone(victim, rng)
+            existed.setdefault(clone["id"], False)
+            azure.create_resource(clone)
         elif action == "updated":
+            existed.setdefault(victim["id"], True)
             azure.update_resource(victim["id"], {"tags.demo-touched": str(rng.randint(1, 10**6))})
         else:
+            existed.setdefault(victim["id"], True)
             azure.delete_resource(victim["id"])
-        done[action] += 1
-    return done
+        operations[action] += 1
+    exists = {resource_id: estate.get(resource_id) is not None for resource_id in existed}
+    return EstateChanges(
+        operations=operations,
+        created=sum(1 for i, before in existed.items() if not before and exists[i]),
+        updated=sum(1 for i, before in existed.items() if before and exists[i]),
+        deleted=sum(1 for i, before in existed.items() if before and not exists[i]),
+    )
 
 
 def _clone(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:

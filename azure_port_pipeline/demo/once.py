@@ -22,7 +22,7 @@ from azure_port_pipeline.defs.headless import (
     sync_partition,
 )
 from azure_port_pipeline.defs.settings import PipelineSettings
-from azure_port_pipeline.demo.environment import DemoEnvironment, change_estate
+from azure_port_pipeline.demo.environment import DemoEnvironment, EstateChanges, change_estate
 from azure_port_pipeline.mapping import IdentifierPolicy, PortAppConfig, map_items
 
 COLUMNS = ("fetched", "created", "updated", "unchanged", "deleted", "write_failures")
@@ -46,12 +46,13 @@ def run_once(env: DemoEnvironment) -> int:
         problems = verify(env, expected, first)
 
         changes = change_estate(env.azure, random.Random(1), count=12)
-        print(f"\nAzure changed: {changes}. Full resync:")
+        print(f"\nAzure changed: {changes.describe()}. Full resync:")
         second = [
             sync_partition(defs, instance, s.subscription_id, log_level="WARNING") for s in first
         ]
         print_table(second)
         problems += verify(env, expected, second)
+        problems += _net_effect_problems(changes, second)
 
     if problems:
         print("\nFAILED:")
@@ -60,6 +61,17 @@ def run_once(env: DemoEnvironment) -> int:
         return 1
     print("\nOK: Port holds exactly the entities the mapping produces from Azure.")
     return 0
+
+
+def _net_effect_problems(changes: EstateChanges, summaries: list[RunSummary]) -> list[str]:
+    """The resync's counts must be the net effect of the changes, nothing more or less."""
+    totals = runs_frame(summaries)[["created", "updated", "deleted"]].sum()
+    expected = {"created": changes.created, "updated": changes.updated, "deleted": changes.deleted}
+    return [
+        f"resync {name} {int(totals[name])} entities, the estate's net change was {count}"
+        for name, count in expected.items()
+        if int(totals[name]) != count
+    ]
 
 
 def print_table(summaries: list[RunSummary]) -> None:

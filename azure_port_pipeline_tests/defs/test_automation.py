@@ -22,7 +22,7 @@ from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
 from azure_port_pipeline.defs.factory import build_definitions
 from azure_port_pipeline.defs.headless import discover, discover_and_sync, sync_partition
-from azure_port_pipeline.defs.jobs import FRESHNESS_JOB
+from azure_port_pipeline.defs.jobs import FRESHNESS_JOB, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.schedules import FULL_RESYNC_SCHEDULE
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
@@ -62,6 +62,9 @@ def test_discovery_adds_enabled_subscriptions_and_requests_their_full_sync(
     assert all(
         r.run_config["resources"]["sync_options"]["config"]["mode"] == "full" for r in requests
     )
+    for request in requests:
+        name = pipeline.azure.estate.subscription(request.partition_key)["displayName"]
+        assert request.tags[SUBSCRIPTION_NAME_TAG] == name
 
 
 def test_discovery_is_quiet_when_nothing_is_new_and_reports_vanished_subscriptions(

@@ -230,6 +230,11 @@ def test_materializations_carry_plottable_run_metrics(pipeline: Pipeline) -> Non
     ):
         assert isinstance(sync[name], int | float), name
     assert sync["created"] == entities["mapped"]
+    name = pipeline.azure.estate.subscription(subscription_id)["displayName"]
+    subscription = materialization(pipeline, ["azure", "subscription"], subscription_id)
+    for metadata in (raw, entities, sync, subscription):
+        assert metadata["subscription"] == subscription_id
+        assert metadata["subscription_name"] == name
 
 
 def test_partitions_are_the_enabled_subscriptions(pipeline: Pipeline) -> None:

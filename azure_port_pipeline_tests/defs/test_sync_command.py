@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from azure_port_pipeline.defs.sync_command import SUBSCRIPTION_NAME_TAG
+from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_variables
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator

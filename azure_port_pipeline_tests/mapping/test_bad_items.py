@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from azure_port_pipeline.mapping import (
+    IdentifierPolicy,
     MappingError,
     ResourceMapping,
     load_mapping_text,
@@ -112,17 +113,19 @@ def test_empty_identifier_is_skipped_and_counted(engine) -> None:
     }
 
 
+REJECTED_BY_PORT = [
+    account("ok"),
+    {**account("x"), "id": "/subscriptions/s1/resourceGroups/rg (old)/x"},
+    {**account("y"), "id": 42},
+    {**account("z"), "id": "x" * 1001},
+    {**account("dot"), "id": ".."},
+    {**account("unicode"), "id": "/subscriptions/s1/resourceGroups/ñandú-ödön"},
+]
+
+
 @ENGINES
 def test_identifier_port_would_reject_is_reported(engine) -> None:
-    items = [
-        account("ok"),
-        {**account("x"), "id": "/subscriptions/s1/resourceGroups/rg (old)/x"},
-        {**account("y"), "id": 42},
-        {**account("z"), "id": "x" * 1001},
-        {**account("dot"), "id": ".."},
-        {**account("unicode"), "id": "/subscriptions/s1/resourceGroups/ñandú-ödön"},
-    ]
-    result = engine(make_entry(), items)
+    result = engine(make_entry(), REJECTED_BY_PORT, policy=IdentifierPolicy.PORT)
     assert [e.title for e in result.entities] == ["ok", "unicode"]
     assert result.report.invalid_identifier == 4
     identifier_errors = [
@@ -136,6 +139,27 @@ def test_identifier_port_would_reject_is_reported(engine) -> None:
     assert "may not be '.' or '..'" in messages[".."]
     (relation_error,) = set(result.report.errors) - set(identifier_errors)  # 42 | split
     assert relation_error.item_id == "42"
+    assert result.report.escaped_identifiers == 0
+
+
+@ENGINES
+def test_identifier_port_would_reject_is_escaped_by_default(engine) -> None:
+    result = engine(make_entry(), REJECTED_BY_PORT)
+    assert [(e.title, e.identifier) for e in result.entities] == [
+        ("ok", REJECTED_BY_PORT[0]["id"]),
+        ("x", "/subscriptions/s1/resourceGroups/rg=20=28old=29/x"),
+        ("dot", "=2E=2E"),
+        ("unicode", "/subscriptions/s1/resourceGroups/ñandú-ödön"),
+    ]
+    assert result.entities[1].relations == {
+        "resource_group": "/subscriptions/s1/resourceGroups/rg=20=28old=29"
+    }
+    report = result.report
+    assert (report.escaped_identifiers, report.invalid_identifier) == (2, 2)  # 42, too long
+    messages = {e.item_id: e.message for e in report.errors if e.field.endswith("identifier")}
+    assert set(messages) == {"42", "x" * 1001}
+    assert messages["42"] == "must be a string, got number 42"
+    assert "longer than 1000" in messages["x" * 1001]
 
 
 @ENGINES

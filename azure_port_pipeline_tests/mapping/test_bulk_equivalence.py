@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from azure_port_pipeline.mapping import (
+    IdentifierPolicy,
     MappingResult,
     load_mapping,
     load_mapping_text,
@@ -62,9 +63,12 @@ def raw_item(rng: random.Random, n: int) -> object:
     roll = rng.random()
     if roll < 0.02:
         return rng.choice([None, 7, "text", [1, 2]])  # not even an object
-    group = rng.choice(["My-RG", "rg", "Ünïcode-RG", "rg (old)", "RG.x"])
+    # groups and names Port rejects (escaped or refused, by policy), names that collide once
+    # escaped ("a(b" -> "a=28b"), and exact duplicates ("dup", never a collision)
+    group = rng.choice(["My-RG", "rg", "Ünïcode-RG", "rg (old)", "RG.x", "rg=28x", "rg(x"])
+    name = f"n{n}" if rng.random() < 0.9 else rng.choice(["dup", "a(b", "a=28b", "x y", ".."])
     item: dict = {
-        "id": f"/subscriptions/S{n % 3}/resourceGroups/{group}/providers/P.Q/r/n{n}",
+        "id": f"/subscriptions/S{n % 3}/resourceGroups/{group}/providers/P.Q/r/{name}",
         "name": rng.choice([f"n{n}", None, 5, ["x"]]),
         "location": rng.choice(["westeurope", None]),
         "tags": rng.choice([{}, {"team": "a"}, {"team": ["a", "b"]}, {"team": 3}, None, []]),
@@ -96,28 +100,47 @@ def as_plain(result: MappingResult) -> tuple[list[dict], dict]:
     return [e.to_port() for e in result.entities], result.report.as_dict()
 
 
+@pytest.mark.parametrize("policy", list(IdentifierPolicy))
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_bulk_equals_per_field_on_a_random_batch(seed: int) -> None:
+def test_bulk_equals_per_field_on_a_random_batch(seed: int, policy: IdentifierPolicy) -> None:
     rng = random.Random(seed)
     items = [raw_item(rng, n) for n in range(BATCH_SIZE + 300)]  # more than one batch
     entry = load_mapping_text(TRICKY).entries[0]
-    bulk, per_field = map_items(entry, items), map_items_per_field(entry, items)
+    bulk = map_items(entry, items, policy=policy)
+    per_field = map_items_per_field(entry, items, policy=policy)
     assert as_plain(bulk) == as_plain(per_field)
     report = bulk.report
     # the batch really exercised every path
     assert report.entities_out > 100 and report.skipped_by_selector > 10
-    assert report.skipped_empty > 10 and report.invalid_identifier > 10 and report.failed > 10
+    assert report.skipped_empty > 10 and report.failed > 10
+    if policy is IdentifierPolicy.PORT:
+        assert report.invalid_identifier > 10
+        assert report.escaped_identifiers == report.identifier_collisions == 0
+    else:
+        assert report.escaped_identifiers > 10 and report.identifier_collisions > 0
+        assert report.invalid_identifier == report.identifier_collisions
+        escaped = [e for e in bulk.entities if "=" in e.identifier]
+        assert any("=28" in e.identifier for e in escaped)  # "(" was rewritten
+        assert any("=3D28" in e.identifier for e in escaped)  # a literal "=" in an escaped id
+        # the relation is escaped with the same function, so it names the escaped group
+        in_old = [e for e in bulk.entities if "/rg=20=28old=29/" in e.identifier]
+        assert in_old
+        assert all(e.relations["resource_group"].endswith("/rg=20=28old=29") for e in in_old)
     fields = {e.field.rsplit(".", 1)[-1] for e in report.errors}
     assert {"size", "many", "failing", "icon", "team", "query"} <= fields
 
 
-def test_default_mapping_bulk_equals_per_field_and_is_projected() -> None:
+@pytest.mark.parametrize("policy", list(IdentifierPolicy))
+def test_default_mapping_bulk_equals_per_field_and_is_projected(policy: IdentifierPolicy) -> None:
     rng = random.Random(9)
     config = load_mapping(DEFAULT_MAPPING)
     for entry in config.entries:
         assert entry.compiled.projection is not None  # only .id/.name/... are sent to jq
         items = [raw_item(rng, n) for n in range(300)]
-        assert as_plain(map_items(entry, items)) == as_plain(map_items_per_field(entry, items))
+        bulk = map_items(entry, items, policy)
+        assert as_plain(bulk) == as_plain(map_items_per_field(entry, items, policy))
+        if policy is IdentifierPolicy.ESCAPE:
+            assert bulk.report.escaped_identifiers > 0, entry.kind
 
 
 def test_tricky_mapping_is_not_projected() -> None:

@@ -73,6 +73,15 @@ def runs_frame(summaries: list[RunSummary]) -> pd.DataFrame:
     )
 
 
+def format_runs(summaries: list[RunSummary], columns: Sequence[str]) -> str:
+    """The runs as a text table, one line per subscription and a total line."""
+    frame = runs_frame(summaries)
+    frame["ok"] = frame["ok"].map({True: "yes", False: "NO"})
+    total = frame[list(columns)].sum()
+    frame.loc[len(frame)] = {"subscription": "total", "ok": "", **total, "seconds": None}
+    return frame[["subscription", "ok", *columns, "seconds"]].to_string(index=False, na_rep="")
+
+
 def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any:
     sensor = defs.resolve_sensor_def(DISCOVERY_SENSOR)
     with build_sensor_context(instance=instance, resources=_resources(defs)) as context:

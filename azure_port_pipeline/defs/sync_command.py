@@ -17,13 +17,22 @@ from dagster import AssetKey, DagsterInstance
 from azure_port_pipeline.defs.assets import KindAssetKeys
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
-from azure_port_pipeline.defs.headless import RunSummary, runs_frame, sync_partition
+from azure_port_pipeline.defs.headless import RunSummary, format_runs, sync_partition
 from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.mapping import PortAppConfig
 
 MODES = ("full", "incremental")
+COLUMNS = (
+    "fetched",
+    "mapping_errors",
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "write_failures",
+)
 
 
 class SyncCommandError(Exception):
@@ -76,7 +85,7 @@ def run_sync(
 
 def report(outcome: SyncOutcome) -> str:
     """The per-subscription table, then every failed run and check by name."""
-    lines = [runs_frame(outcome.summaries).to_string(index=False)]
+    lines = [format_runs(outcome.summaries, COLUMNS)]
     for summary in outcome.summaries:
         if not summary.success:
             lines.append(f"FAILED: run of {summary.subscription_id} (see the run in the UI)")

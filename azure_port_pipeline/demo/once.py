@@ -18,6 +18,7 @@ from azure_port_pipeline.defs.factory import build_definitions, configured_mappi
 from azure_port_pipeline.defs.headless import (
     RunSummary,
     discover_and_sync,
+    format_runs,
     runs_frame,
     sync_partition,
 )
@@ -76,11 +77,7 @@ def _net_effect_problems(changes: EstateChanges, summaries: list[RunSummary]) ->
 
 def print_table(summaries: list[RunSummary]) -> None:
     """One line per subscription and a total; unmapped items are noted."""
-    frame = runs_frame(summaries)
-    frame["ok"] = frame["ok"].map({True: "yes", False: "NO"})
-    total = frame[list(COLUMNS)].sum()
-    frame.loc[len(frame)] = {"subscription": "total", "ok": "", **total, "seconds": None}
-    print(frame[["subscription", "ok", *COLUMNS, "seconds"]].to_string(index=False, na_rep=""))
+    print(format_runs(summaries, COLUMNS))
     unmapped = int(runs_frame(summaries)["mapping_errors"].sum())
     if unmapped:
         print(

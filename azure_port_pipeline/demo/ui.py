@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UI_HOST = "127.0.0.1"
 HOME_MARKER = ".azure-port-pipeline-demo"
+# Kept across starts: the marker, and Dagster's note that the "Join the Dagster community"
+# dialog was dismissed (a UI preference, not instance state).
+_KEPT = {HOME_MARKER, ".nux"}
 _MARKER_TEXT = (
     "This directory is the DAGSTER_HOME of `azure-port-pipeline demo`.\n"
     "The demo wipes everything in it at every start (it starts from a clean state);\n"
@@ -112,7 +115,7 @@ def claim_home(home: str | Path) -> DemoHome:
     try:
         wiped = []
         for entry in sorted(path.iterdir()):
-            if entry.name == HOME_MARKER:
+            if entry.name in _KEPT:
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)

@@ -82,9 +82,11 @@ def _validate(raw: dict[str, Any], source: str) -> PortAppConfigSpec:
         errors = exc.errors(include_url=False)
         first = _most_useful(errors)
         error = _schema_error(first, raw, source)
-        if len(errors) > 1:
+        others = [_schema_error(other, raw, source) for other in errors if other is not first]
+        rendered = list(dict.fromkeys(str(problem) for problem in [error, *others]))
+        if len(rendered) > 1:  # every problem, each with its own place, so one edit fixes all
             error = MappingConfigError(
-                f"{error.detail} (and {len(errors) - 1} more problem(s))",
+                f"{error.detail}; {len(rendered)} problems in all:\n  - " + "\n  - ".join(rendered),
                 source=source,
                 index=error.index,
                 kind=error.kind,

@@ -107,6 +107,29 @@ def test_sync_of_one_subscription_and_one_kind_runs_only_those_assets(emulators,
     stored = {body["properties"]["type"] for body in port.entities("azureCloudResource")}
     assert stored == {"Microsoft.Storage/storageAccounts"}
 
+    # Once the partition exists, Dagster's own CLI runs the same job (the README's command).
+    dagster = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "job",
+            "execute",
+            "-m",
+            "azure_port_pipeline.definitions",
+            "-j",
+            "azure_port_sync",
+            "--tags",
+            f'{{"dagster/partition": "{target}"}}',
+        ],
+        cwd=PROJECT_ROOT,
+        env=_env(azure, port, home),
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert dagster.returncode == 0, dagster.stdout[-3000:] + dagster.stderr[-3000:]
+    assert port.entity_count("azureResourceGroup") > 0, "the whole job ran this time"
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

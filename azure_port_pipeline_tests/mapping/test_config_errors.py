@@ -114,3 +114,27 @@ def test_missing_file_is_a_mapping_error(tmp_path: Path) -> None:
 def test_string_source_is_named() -> None:
     with pytest.raises(MappingConfigError, match=r"^<string>: invalid YAML"):
         load_mapping_text("resources: [")
+
+
+def test_every_problem_of_an_invalid_mapping_is_named_with_its_place() -> None:
+    text = """
+resources:
+  - kind: Microsoft.Storage/storageAccounts
+    selector: {query: 'true', apiVersoin: '2023-01-01'}
+    port:
+      entity:
+        mappings: {identifier: .id, blueprint: '"b"'}
+  - kind: Microsoft.Compute/virtualMachines
+    selector: {query: 'true'}
+    port:
+      entity:
+        mappings: {identifier: .id, blueprint: '"b"', colour: .x}
+"""
+    with pytest.raises(MappingConfigError) as raised:
+        load_mapping_text(text, source="two-typos.yaml")
+    message = str(raised.value)
+    assert "2 problems in all" in message
+    assert "resources[0] (kind 'Microsoft.Storage/storageAccounts')" in message
+    assert "apiVersoin" in message
+    assert "resources[1] (kind 'Microsoft.Compute/virtualMachines')" in message
+    assert "colour" in message

@@ -1,42 +1,65 @@
 # Common commands. `make test` and `make demo` work on a fresh machine: they create the
-# virtualenv and install the Python and Node (Azurite) dependencies first.
+# virtualenv and install what they need first. The demo needs only the Python side; the tests
+# also need Node (Azurite, the Azure Storage emulator) and Chromium (the browser test of the
+# Dagster UI).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+UI_PORT ?= 3000
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install test test-fast lint demo demo-once bench clean
+.PHONY: install install-python install-node install-chromium test test-fast lint demo demo-once \
+	bench clean
 
-install: $(VENV)/.installed
+install: install-python install-node install-chromium
 
-$(VENV)/.installed: pyproject.toml package.json package-lock.json
+install-python: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install-node: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Debian's chromium, driven by Playwright (whose own browser download is not used). Installed
+# only when missing; needs root, or sudo.
+install-chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "Installing Debian's chromium for the browser test of the Dagster UI"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq >/dev/null && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium fonts-liberation >/dev/null; \
+	fi
 
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -n 2 --dist worksteal
 
-test-fast: install
+test-fast: install-python install-node  # no e2e test, so no browser
 	$(BIN)/pytest -n 2 --dist worksteal -m "not e2e"
 
-lint: install
+lint: install-python
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-demo: install
-	$(BIN)/azure-port-pipeline demo
+demo: install-python
+	$(BIN)/azure-port-pipeline demo --ui-port $(UI_PORT)
 
-demo-once: install
+demo-once: install-python
 	$(BIN)/azure-port-pipeline demo --once
 
-bench: install
+bench: install-python
 	$(BIN)/python benchmarks/bench_mapping.py
 	$(BIN)/python benchmarks/bench_port_sync.py
 	$(BIN)/python benchmarks/bench_full_sync.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .dagster_home
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .dagster_home test-artifacts

@@ -130,11 +130,17 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         help="enabled subscriptions (one more, disabled, is added to show discovery skip it)",
     )
     demo.add_argument("--resources", type=int, default=2000, help="top-level resources in all")
-    demo.add_argument("--ui-port", type=int, default=3000, help="port of the Dagster UI")
+    demo.add_argument(
+        "--ui-port",
+        type=int,
+        default=3000,
+        help="port of the Dagster UI on 127.0.0.1; must be free (make demo UI_PORT=...)",
+    )
     demo.add_argument(
         "--home",
         default=".dagster_home",
-        help="DAGSTER_HOME of the UI demo (the demo's own: its state is reset at start)",
+        help="DAGSTER_HOME of the UI demo, owned by it: wiped at every start; only an empty "
+        "directory or one the demo created is accepted",
     )
     demo.set_defaults(handler=_run_demo)
 

@@ -1,14 +1,17 @@
 """`azure-port-pipeline demo`: the Dagster UI with sensors and schedules running on the emulators.
 
 `dagster dev` runs in a child process that loads the code location from the environment, as a
-deployment would; the estate keeps changing slowly so the UI has something to show.
+deployment would; the estate keeps changing slowly so the UI has something to show. It runs in
+a process group of its own, from DAGSTER_HOME: Ctrl-C (or SIGTERM) on the demo stops all of
+Dagster's processes, runs in flight included.
 
 The demo owns its `--home` (the `DAGSTER_HOME` of the UI): every start wipes the instance state
 a previous demo left there (runs, event logs, schedule and sensor state, dynamic partitions,
 snapshots), because the emulators start empty and a stale instance would see the subscriptions as
-known and sync nothing. It only ever wipes a directory holding its marker file, and holds a lock
-on that file while it runs, so a second demo on the same home refuses to start instead of wiping
-the first one's instance from under it.
+known and sync nothing; only Dagster's note that its welcome dialog was dismissed is kept. It
+only ever wipes a directory holding its marker file, and holds a lock on that file while it
+runs, so a second demo on the same home refuses to start instead of wiping the first one's
+instance from under it.
 
 This module imports nothing heavy at the top: the checks run before the emulators start, and a
 bad `--ui-port` or `--home` is reported within a second.
@@ -26,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -175,20 +179,49 @@ def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
     changer = threading.Thread(
         target=_keep_changing, args=(env.azure, stop, change_estate), daemon=True
     )
+    # Dagster in a process group of its own: stopping the demo stops every process of it (the
+    # webserver, the daemon, the code server and any run in flight), not only `dagster dev`.
+    process = subprocess.Popen(
+        command,
+        cwd=home.path,
+        env=ui_env,
+        preexec_fn=_default_signals,
+        start_new_session=True,
+    )
     changer.start()
-    process = subprocess.Popen(command, cwd=home.path, env=ui_env, preexec_fn=_default_signals)
+    interrupted = False
     try:
-        return process.wait()
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped yet
     except KeyboardInterrupt:
-        return 0
+        interrupted = True
+        print("Stopping the Dagster UI and the emulators...", flush=True)
     finally:
+        # A second Ctrl-C must not cut the (bounded) clean-up short and leave Dagster running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop.set()
-        if process.poll() is None:
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=30)
-            if process.poll() is None:
-                process.kill()
+        returncode = _stop_process_group(process)
+    return 0 if interrupted else returncode
+
+
+def _stop_process_group(process: subprocess.Popen[bytes], grace: float = 30.0) -> int:
+    """SIGTERM to the whole group, SIGKILL to whatever is left once its leader is gone.
+
+    The leader is waited for without being reaped (WNOWAIT): until it is, its pid, the group
+    id, cannot be given to another process, so the signals reach only this group.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while not _exited(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
+def _exited(pid: int) -> bool:
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 def _stop_on_signals() -> None:

@@ -1,0 +1,395 @@
+"""`make demo` end to end: the real demo process, its Dagster UI in headless Chromium, a restart.
+
+One demo serves the module (one per pytest-xdist worker running its tests): discovery syncs
+every enabled subscription without a click; then a browser walks the UI and asserts what a
+user must see (the lineage chain, every partition materialized, metadata plots, every asset
+check passing, sensors and schedules running); then a second start on the same home wipes the
+first one's instance and syncs every subscription again into the new, empty Port emulator.
+
+Screenshots and the demo logs are kept in `test-artifacts/ui/` (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from azure_port_pipeline_tests.demo.browser import chromium_page, in_own_thread
+from azure_port_pipeline_tests.demo.dagster_ui import SETTLE_TIMEOUT_MS, DagsterUI
+from azure_port_pipeline_tests.demo.running_demo import (
+    CODE_LOCATION,
+    REPOSITORY,
+    SYNC_JOB,
+    RunningDemo,
+    partition_of,
+)
+from azure_port_pipeline_tests.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
+SUBSCRIPTIONS = 3
+CHECKS = {
+    "port_entities": ["no_mapping_errors"],
+    "port_sync": [
+        "azure_port_counts_match",
+        "no_port_write_failures",
+        "subscriptions_synced_recently",
+    ],
+}
+AUTOMATION = [
+    ("sensors", "subscription_discovery"),
+    ("schedules", "full_resync"),
+    ("schedules", "freshness_check_hourly"),
+]
+FRESHNESS_JOB = "azure_port_freshness"
+PLOTTED = ["created", "updated", "seconds"]
+SHOWN_ASSET = "storage_accounts"  # the asset whose pages are opened
+RESYNC_EVERY_SECONDS = 300  # the demo's full resync cron: */5
+QUIET_WINDOW_SECONDS = 180  # launching the freshness check and reading the check pages
+
+GROUP_ASSETS = """
+query ($group: AssetGroupSelector!) {
+  assetNodes(group: $group) {
+    assetKey { path }
+    partitionStats { numMaterialized numPartitions numFailed numMaterializing }
+    assetChecksOrError { ... on AssetChecks { checks { name } } }
+  }
+}
+"""
+CHECK_EXECUTIONS = """
+query ($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 200) { runId status }
+}
+"""
+AUTOMATION_STATES = """
+query ($repository: RepositorySelector!) {
+  sensorsOrError(repositorySelector: $repository) {
+    ... on Sensors { results { name sensorState { status } } }
+  }
+  schedulesOrError(repositorySelector: $repository) {
+    ... on Schedules { results { name scheduleState { status } } }
+  }
+}
+"""
+QUIET_WINDOW = """
+query ($schedule: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $schedule) {
+    ... on Schedule { futureTicks(limit: 1) { results { timestamp } } }
+  }
+  runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) {
+    ... on Runs { results { runId } }
+  }
+}
+"""
+SUBSCRIPTION_CREATES = """
+{
+  assetOrError(assetKey: {path: ["port_sync", "subscription"]}) {
+    ... on Asset {
+      assetMaterializations(limit: 100) {
+        partition
+        metadataEntries { label ... on IntMetadataEntry { intValue } }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    home = tmp_path_factory.mktemp("demo") / "home"
+    running = RunningDemo(home, _log("first-start"), subscriptions=SUBSCRIPTIONS)
+    try:
+        running.wait_until_synced()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.timeout(900)
+def test_discovery_syncs_every_subscription_without_a_click(demo: RunningDemo) -> None:
+    syncs = [run for run in demo.runs() if run["jobName"] == SYNC_JOB]
+    synced = {partition_of(run) for run in syncs if run["status"] == "SUCCESS"}
+    assert len(synced) == SUBSCRIPTIONS
+    assert synced == set(_subscriptions(demo))
+    # Launched by the discovery sensor or the resync schedule, never by hand.
+    assert all(
+        {"dagster/sensor_name", "dagster/schedule_name"} & {tag["key"] for tag in run["tags"]}
+        for run in syncs
+    ), [run["tags"] for run in syncs]
+
+
+@pytest.mark.timeout(1500)
+def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
+    demo: RunningDemo,
+) -> None:
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    started = time.monotonic()
+    subscriptions = _subscriptions(demo)
+    groups = {group: _group_assets(demo, group) for group in CHECKS}
+    show_nux = demo.graphql("{ shouldShowNux }")["shouldShowNux"]
+
+    def walk() -> None:
+        with chromium_page() as page:
+            ui = DagsterUI(page, demo.url, ARTIFACTS, show_nux=show_nux)
+            try:
+                _lineage(ui, groups["port_sync"])
+                _partitions(ui, subscriptions)
+                _plots(ui)
+                _automation(ui)
+                _wait_for_a_quiet_window(demo)
+                _launch_the_freshness_check(ui)
+                _checks(ui, groups)
+            except BaseException:
+                ui.screenshot("failure")
+                raise
+            finally:
+                print(f"\nscreenshots: {[str(shot) for shot in ui.shots]}")
+
+    in_own_thread(walk)
+    print(f"UI walk: {time.monotonic() - started:.0f} s; screenshots in {ARTIFACTS}")
+
+    # The same facts through the GraphQL API the UI uses, where it says more than one page.
+    _every_partition_materialized(demo, subscriptions)
+    _every_check_passes_for_every_subscription(demo, groups)
+    _automation_running(demo)
+
+
+@pytest.mark.timeout(1200)
+def test_a_second_start_on_the_same_home_syncs_every_subscription_again(
+    demo: RunningDemo,
+) -> None:
+    first_runs = {run["runId"] for run in demo.runs()}
+    assert demo.stop() == 0, demo.output()
+    assert not demo.leftovers, f"processes left running by the demo: {demo.leftovers}"
+
+    second = RunningDemo(demo.home, _log("second-start"), subscriptions=SUBSCRIPTIONS)
+    try:
+        runs = second.wait_until_synced()
+        # A new instance: none of the first start's runs, every subscription synced again, each
+        # writing its subscription entity into the new (empty) Port emulator.
+        assert not first_runs & {run["runId"] for run in runs}
+        created = {
+            materialization["partition"]
+            for materialization in second.graphql(SUBSCRIPTION_CREATES)["assetOrError"][
+                "assetMaterializations"
+            ]
+            if _metadata(materialization, "created") == 1
+        }
+        assert created == set(_subscriptions(second))
+    finally:
+        code = second.stop()
+    start = second.log.read_text(errors="replace")[:3000]  # what the demo says first
+    assert "Clean start: wiped the previous demo's instance" in start, start
+    assert code == 0, second.output()
+    assert not second.leftovers, f"processes left running by the demo: {second.leftovers}"
+
+
+# -- the walk through the UI, page by page -----------------------------------------------------
+
+
+def _lineage(ui: DagsterUI, assets: list[str]) -> None:
+    names = [key.split("/")[-1] for key in assets]
+    graph = ui.asset_graph("port_sync", names)
+    ui.screenshot("lineage-port_sync")
+    assert set(names) <= set(graph.nodes), graph.nodes.keys()
+    # The chain a user reads in the graph: subscription -> resource groups -> each resource kind.
+    assert ("subscription", "resource_groups") in graph.edges, graph.edges
+    assert ("resource_groups", "storage_accounts") in graph.edges, graph.edges
+    resources = set(names) - {"blueprints", "subscription", "resource_groups"}
+    assert resources and all(("resource_groups", kind) in graph.edges for kind in resources), (
+        graph.edges
+    )
+    # ...and the dependencies the page was given to draw it.
+    deps = graph.dependencies
+    assert "port_sync/subscription" in deps["port_sync/resource_groups"]
+    assert "port_sync/resource_groups" in deps["port_sync/storage_accounts"]
+    assert "port_entities/storage_accounts" in deps["port_sync/storage_accounts"]
+
+
+def _wait_for_a_quiet_window(demo: RunningDemo, seconds: float = QUIET_WINDOW_SECONDS) -> None:
+    """No run in flight, and the next full resync at least `seconds` away.
+
+    A page shows each check's evaluation for the asset's latest materialization. The freshness
+    check runs in its own job, so a resync landing after it leaves it unevaluated for the new
+    materialization (the UI then says "2 / 3 Passed"): the check pages are read in a window
+    without resync.
+    """
+    deadline = time.monotonic() + 2 * RESYNC_EVERY_SECONDS + SETTLE_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        state = demo.graphql(
+            QUIET_WINDOW, {"schedule": {**REPOSITORY, "scheduleName": "full_resync"}}
+        )
+        in_flight = state["runsOrError"]["results"]
+        next_tick = state["scheduleOrError"]["futureTicks"]["results"][0]["timestamp"]
+        if not in_flight and next_tick - time.time() >= seconds:
+            return
+        # Runs in flight settle; a tick too close is waited for (its runs, then, settle).
+        time.sleep(5 if in_flight else max(5.0, next_tick - time.time() + 5))
+    raise AssertionError("no quiet window (no run in flight, no resync due) in the demo")
+
+
+def _launch_the_freshness_check(ui: DagsterUI) -> None:
+    """`subscriptions_synced_recently` runs hourly; launch its job now, as a user would."""
+    ui.open(f"/locations/{CODE_LOCATION}/jobs/{FRESHNESS_JOB}/playground")
+    ui.page.get_by_role("button", name="Launch Run").click()
+    ui.page.wait_for_url(re.compile(r".*/runs/[0-9a-f-]{36}"))
+    expect(ui.page.get_by_text("Success", exact=True).first).to_be_visible(
+        timeout=SETTLE_TIMEOUT_MS
+    )
+    ui.screenshot("freshness-check-run")
+
+
+def _checks(ui: DagsterUI, groups: dict[str, list[str]]) -> None:
+    # Every asset of both groups, on their lineage pages: "Asset checks N / N Passed".
+    for group, checks in CHECKS.items():
+        names = [key.split("/")[-1] for key in groups[group] if key != "port/blueprints"]
+        ui.asset_graph(group, names)
+        for name in names:
+            expect(ui.graph_node(name)).to_contain_text(f"{len(checks)} / {len(checks)} Passed")
+        ui.screenshot(f"checks-{group}")
+    # Each check by name, on the Checks tab of one asset per group.
+    for group, checks in CHECKS.items():
+        ui.open(f"/assets/{group}/{SHOWN_ASSET}?view=checks")
+        for check in checks:
+            expect(ui.check_row(check)).to_contain_text("Succeeded")
+        ui.screenshot(f"checks-{group}-{SHOWN_ASSET}")
+
+
+def _partitions(ui: DagsterUI, subscriptions: list[str]) -> None:
+    ui.open(f"/assets/port_sync/{SHOWN_ASSET}?view=partitions")
+    for subscription in subscriptions:
+        expect(ui.page.locator(f'[title="{subscription}"]').first).to_be_visible()
+    expected = {"Failed": 0, "Materialized": len(subscriptions), "Materializing": 0, "Missing": 0}
+    deadline = time.monotonic() + SETTLE_TIMEOUT_MS / 1000
+    while (counts := ui.partition_counts()) != expected and time.monotonic() < deadline:
+        time.sleep(5)  # a resync in flight: its partition shows as materializing meanwhile
+        ui.page.reload(wait_until="domcontentloaded")
+        expect(ui.page.locator(f'[title="{subscriptions[0]}"]').first).to_be_visible()
+    ui.screenshot(f"partitions-port_sync-{SHOWN_ASSET}")
+    assert counts == expected
+
+
+def _plots(ui: DagsterUI) -> None:
+    ui.open(f"/assets/port_sync/{SHOWN_ASSET}")
+    plots = ui.page.get_by_role("button", name="Plots")
+    plots.click()
+    for key in PLOTTED:
+        canvas = ui.plot(key).locator("canvas")
+        expect(canvas).to_be_visible()
+        deadline = time.monotonic() + 30  # the chart animates its line in
+        while (coloured := ui.coloured_pixels(canvas)) < 50 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert coloured >= 50, f"the plot of {key} shows no line ({coloured} coloured pixels)"
+        ui.screenshot(f"plot-{key}-port_sync-{SHOWN_ASSET}", of=ui.plot(key))
+    plots.scroll_into_view_if_needed()
+    ui.screenshot(f"plots-port_sync-{SHOWN_ASSET}")
+
+
+def _automation(ui: DagsterUI) -> None:
+    ui.open("/automation")
+    for kind, name in AUTOMATION:
+        expect(ui.automation_switch(kind, name)).to_be_checked()
+    ui.screenshot("automation")
+
+
+# -- GraphQL complements -----------------------------------------------------------------------
+
+
+def _every_partition_materialized(demo: RunningDemo, subscriptions: list[str]) -> None:
+    for group in CHECKS:
+        for node in _group_nodes(demo, group):
+            stats = node["partitionStats"]
+            if stats is None:  # port/blueprints is not partitioned
+                continue
+            key = "/".join(node["assetKey"]["path"])
+            assert stats["numPartitions"] == len(subscriptions), (key, stats)
+            assert stats["numMaterialized"] == len(subscriptions), (key, stats)
+            assert stats["numFailed"] == 0, (key, stats)
+
+
+def _every_check_passes_for_every_subscription(
+    demo: RunningDemo, groups: dict[str, list[str]]
+) -> None:
+    """The latest evaluation of every check, per subscription, passed.
+
+    A page shows a check's latest evaluation, whichever subscription's run it came from; a
+    failure in one subscription can hide behind a later success in another. Here each
+    (asset, check, subscription) is judged on its own latest completed evaluation.
+    """
+    partition_of_run = {run["runId"]: partition_of(run) for run in demo.runs()}
+    failing = []
+    for group, checks in CHECKS.items():
+        for key in groups[group]:
+            if key == "port/blueprints":
+                continue
+            for check in checks:
+                executions = demo.graphql(
+                    CHECK_EXECUTIONS, {"key": {"path": key.split("/")}, "check": check}
+                )["assetCheckExecutions"]
+                latest: dict[str | None, str] = {}
+                for execution in executions:  # newest first
+                    partition = partition_of_run.get(execution["runId"])
+                    if execution["status"] != "IN_PROGRESS":
+                        latest.setdefault(partition, execution["status"])
+                assert latest, f"{check} on {key} was never evaluated"
+                failing += [
+                    (key, check, partition, status)
+                    for partition, status in latest.items()
+                    if status != "SUCCEEDED"
+                ]
+    assert not failing, f"checks not passing (asset, check, subscription, status): {failing}"
+
+
+def _automation_running(demo: RunningDemo) -> None:
+    states = demo.graphql(AUTOMATION_STATES, {"repository": REPOSITORY})
+    status = {
+        **{s["name"]: s["sensorState"]["status"] for s in states["sensorsOrError"]["results"]},
+        **{s["name"]: s["scheduleState"]["status"] for s in states["schedulesOrError"]["results"]},
+    }
+    assert {name: status.get(name) for _, name in AUTOMATION} == {
+        name: "RUNNING" for _, name in AUTOMATION
+    }
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _log(start: str) -> Path:
+    """One log per demo start, and per pytest-xdist worker: each worker has its module demo."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return ARTIFACTS / f"demo-{start}{f'-{worker}' if worker else ''}.log"
+
+
+def _subscriptions(demo: RunningDemo) -> list[str]:
+    """The partitions discovery added: the enabled subscriptions."""
+    node = demo.graphql(
+        """{ assetNodeOrError(assetKey: {path: ["port_sync", "subscription"]}) {
+               ... on AssetNode { partitionKeysByDimension { partitionKeys } } } }"""
+    )["assetNodeOrError"]
+    return sorted(node["partitionKeysByDimension"][0]["partitionKeys"])
+
+
+def _group_nodes(demo: RunningDemo, group: str) -> list[dict[str, Any]]:
+    return demo.graphql(GROUP_ASSETS, {"group": {"groupName": group, **REPOSITORY}})["assetNodes"]
+
+
+def _group_assets(demo: RunningDemo, group: str) -> list[str]:
+    return sorted("/".join(node["assetKey"]["path"]) for node in _group_nodes(demo, group))
+
+
+def _metadata(materialization: dict[str, Any], label: str) -> Any:
+    return next(
+        (e.get("intValue") for e in materialization["metadataEntries"] if e["label"] == label),
+        None,
+    )

@@ -10,7 +10,7 @@ from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 from azure_port_pipeline.defs.headless import discover, discover_and_sync, sync_partition
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.demo.environment import EmulatorCredentials
-from azure_port_pipeline.mapping import map_items
+from azure_port_pipeline.mapping import map_items, unescape_identifier
 from azure_port_pipeline.mapping.defaults import load_default_mapping
 from azure_port_pipeline_tests.azure_fixtures import CLIENT_SECRET
 from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, PORT_ID, PORT_SECRET, Pipeline
@@ -126,7 +126,7 @@ def test_resource_deleted_in_azure_is_deleted_from_port(pipeline: Pipeline) -> N
     victim = next(i for (bp, i) in expected if "/storageaccounts/" in i.lower())
     assert pipeline.port.entity("azureCloudResource", victim) is not None
 
-    pipeline.azure.delete_resource(victim)
+    pipeline.azure.delete_resource(unescape_identifier(victim))  # Azure's id, not Port's
     summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
 
     assert summary.success
@@ -147,7 +147,7 @@ def test_broken_listing_deletes_nothing_in_its_scope_and_fails_its_check(
     before = port_state(pipeline, subscription_id)
     accounts = sorted(i for (bp, i) in before if "/storageaccounts/" in i.lower())
     for identifier in accounts[:3]:
-        pipeline.azure.delete_resource(identifier)
+        pipeline.azure.delete_resource(unescape_identifier(identifier))
     new_vm = next(
         pipeline.azure.estate.resources(subscription_id, "Microsoft.Compute/virtualMachines")
     )

@@ -5,10 +5,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+RUNS ?= 200
 UI_PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-python install-node install-chromium test test-fast lint demo demo-once \
+.PHONY: install install-python install-node install-chromium test test-fast lint demo demo-once soak \
 	bench clean
 
 install: install-python install-node install-chromium
@@ -55,6 +56,9 @@ demo: install-python
 
 demo-once: install-python
 	$(BIN)/azure-port-pipeline demo --once
+
+soak: install-python  # the fault campaign, hundreds of seeded runs; prints the counts
+	$(BIN)/python -m azure_port_pipeline_tests.defs.fault_campaign --runs $(RUNS)
 
 bench: install-python
 	$(BIN)/python benchmarks/bench_mapping.py

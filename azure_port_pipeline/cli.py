@@ -110,6 +110,14 @@ def _add_emulate(commands: argparse._SubParsersAction) -> None:
         help="enabled subscriptions (one more, disabled, is added to show discovery skip it)",
     )
     azure.add_argument("--resources", type=int, default=2000, help="top-level resources in all")
+    azure.add_argument(
+        "--change-delay",
+        type=float,
+        default=5.0,  # emulators.azure.DEFAULT_CHANGE_DELAY (not imported: --help stays fast)
+        metavar="SECONDS",
+        help="ingestion delay: seconds before a write's resourcechanges / "
+        "resourcecontainerchanges row is visible to Resource Graph (Azure: up to ~5 minutes)",
+    )
     azure.set_defaults(handler=_run_emulate_azure)
 
 
@@ -202,6 +210,7 @@ def _run_emulate_azure(args: argparse.Namespace) -> int:
         subscriptions=args.subscriptions,
         resources=args.resources,
         host=args.host,
+        change_delay=args.change_delay,
     )
     return 0
 

@@ -78,6 +78,6 @@ def describe(cls: type[BaseSettings], error: ValidationError) -> str:
     for item in error.errors(include_input=False, include_url=False):
         location = item["loc"][0] if item["loc"] else ""
         message = str(item["msg"]).removeprefix("Value error, ")
-        name = variable_of(cls, str(location)) if location else "settings"
-        problems.append(f"{name}: {message}")
+        # a problem without a field (a model validator) names its variable in the message
+        problems.append(f"{variable_of(cls, str(location))}: {message}" if location else message)
     return "; ".join(problems)

@@ -6,7 +6,14 @@ Never imports Dagster, the Port client or the emulators.
 from .arm import ArmRequestError
 from .changes import change_query, parse_resets_after
 from .counters import AzureCounters
-from .errors import AzureAuthError, AzureConfigError, AzureError, AzureListingError, AzureQueryError
+from .errors import (
+    AzureAuthError,
+    AzureConfigError,
+    AzureError,
+    AzureListingError,
+    AzureQueryError,
+    AzureRequestError,
+)
 from .filters import ResourceGroupTagFilter
 from .models import (
     ChangeWindow,
@@ -16,6 +23,7 @@ from .models import (
     ResourceChange,
     SubscriptionListing,
 )
+from .policies import AzureDeadlineError
 from .reader import AzureReader, subscription_record
 from .settings import AzureSettings
 
@@ -24,10 +32,12 @@ __all__ = [
     "AzureAuthError",
     "AzureConfigError",
     "AzureCounters",
+    "AzureDeadlineError",
     "AzureError",
     "AzureListingError",
     "AzureQueryError",
     "AzureReader",
+    "AzureRequestError",
     "AzureSettings",
     "ChangeWindow",
     "CurrentResources",

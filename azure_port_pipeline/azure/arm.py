@@ -22,20 +22,30 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest, HttpResponse
 
+from azure_port_pipeline.redaction import redact
+
 from .counters import CounterSink
+from .policies import DEADLINE_CODE, AzureDeadlineError
 
 
 class ArmRequestError(Exception):
-    """An ARM GET failed for good (after the pipeline's retries)."""
+    """An ARM GET failed for good (after the pipeline's retries).
+
+    The message never carries a credential: ARM error bodies that echo the request's
+    `Authorization` header (or anything JWT-shaped) are redacted here, where they enter.
+    """
 
     def __init__(self, url: str, status: int | None, code: str | None, message: str) -> None:
         self.url = url
         self.status = status
         self.code = code
-        self.message = message
+        self.message = redact(message)
+        if code == DEADLINE_CODE:  # the message names the operation, the wait and the setting
+            super().__init__(self.message)
+            return
         status_text = f"HTTP {status}" if status is not None else "no response"
         code_text = f" {code}" if code else ""
-        super().__init__(f"{status_text}{code_text}: {message} (GET {_path(url)})")
+        super().__init__(redact(f"{status_text}{code_text}: {self.message} (GET {_path(url)})"))
 
 
 @dataclass
@@ -70,10 +80,12 @@ class ArmPipeline:
             raise _failure(url, response)
         return _json(url, response)
 
-    def pages(self, path_or_url: str, api_version: str) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, path_or_url: str, api_version: str) -> Iterator[list[Any]]:
         """Each page's `value` of a list call, following nextLink with the same api-version.
 
-        Raises ArmRequestError at the page that failed: the caller keeps what it read.
+        Raises ArmRequestError at the page that failed (an error status, no answer in time,
+        a body that is not JSON or whose `value` is not a list): the caller keeps what it read.
+        The elements are as ARM sent them; the caller checks each is an object.
         """
         url: str | None = self.url(path_or_url, api_version)
         seen: set[str] = set()
@@ -87,9 +99,24 @@ class ArmPipeline:
             if response.status_code != 200:
                 raise _failure(url, response)
             body = _json(url, response)
-            self.sink.add(pages=1)
-            yield list(body.get("value") or [])
+            value = body.get("value")
+            if value is not None and not isinstance(value, list):
+                raise ArmRequestError(
+                    url,
+                    response.status_code,
+                    "InvalidResponse",
+                    f"the page's 'value' is a {json_type(value)}, not a list",
+                )
             next_link = body.get("nextLink")
+            if next_link is not None and not isinstance(next_link, str):
+                raise ArmRequestError(
+                    url,
+                    response.status_code,
+                    "InvalidResponse",
+                    f"the page's 'nextLink' is a {json_type(next_link)}, not a URL",
+                )
+            self.sink.add(pages=1)
+            yield list(value or [])
             url = self.url(next_link, api_version) if next_link else None
 
     def _send(self, url: str) -> HttpResponse:
@@ -99,6 +126,8 @@ class ArmPipeline:
             return response
         except ClientAuthenticationError:
             raise
+        except AzureDeadlineError as err:
+            raise ArmRequestError(url, None, DEADLINE_CODE, _one_line(str(err))) from None
         except (ServiceRequestError, ServiceResponseError) as err:
             raise ArmRequestError(url, None, type(err).__name__, _one_line(str(err))) from None
 
@@ -120,18 +149,36 @@ def _failure(url: str, response: HttpResponse) -> ArmRequestError:
     return ArmRequestError(url, response.status_code, code, message)
 
 
+def is_storm(err: ArmRequestError) -> bool:
+    """Azure is not answering (throttled, failing, unreachable, out of time): more requests
+    in the same call would only wait out the same deadline again."""
+    return err.status is None or err.status == 429 or err.status >= 500
+
+
 def _json(url: str, response: HttpResponse) -> dict[str, Any]:
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
+        kind = response.headers.get("content-type") or "no content type"
         raise ArmRequestError(
-            url, response.status_code, "InvalidJson", "response is not JSON"
+            url,
+            response.status_code,
+            "InvalidJson",
+            f"ARM answered with a body that is not JSON ({kind}, {len(response.content)} bytes)",
         ) from None
     if not isinstance(body, dict):
         raise ArmRequestError(
-            url, response.status_code, "InvalidJson", "response is not a JSON object"
+            url,
+            response.status_code,
+            "InvalidJson",
+            f"ARM answered with a JSON {json_type(body)}, not an object",
         )
     return body
+
+
+def json_type(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number" if isinstance(value, int | float) else "value")
 
 
 def _path(url: str) -> str:

@@ -18,13 +18,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+from azure_port_pipeline.redaction import redact
 
 from .counters import CounterSink
 from .errors import AzureQueryError
 from .filters import subscription_of
 from .models import ResourceChange
+from .policies import DEADLINE_SETTING, Deadline, deadline_scope
 
 CHANGE_TABLES = ("resourcechanges", "resourcecontainerchanges")
 _COLUMNS = (
@@ -84,6 +92,7 @@ class GraphReader:
         batch_size: int = 1000,
         max_throttle_waits: int = 20,
         max_wait_seconds: float = 60.0,
+        deadline_seconds: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
@@ -92,6 +101,7 @@ class GraphReader:
         self._batch_size = batch_size
         self._max_throttle_waits = max_throttle_waits
         self._max_wait_seconds = max_wait_seconds
+        self._deadline_seconds = deadline_seconds
         self._sleep = sleep
         self._wait_before_next: float = 0.0
 
@@ -118,6 +128,9 @@ class GraphReader:
                 if not outcome.complete:
                     complete = False
                     errors.append(f"{table}: {outcome.error}")
+                    break  # the window is incomplete anyway; do not wait again per table
+            if not complete:
+                break
         ordered = sorted(latest.values(), key=lambda c: (c.change_time, c.resource_id.lower()))
         return ordered, complete, "; ".join(errors) or None
 
@@ -151,10 +164,17 @@ class GraphReader:
             seen.add(token)
 
     def _page(self, subscriptions: list[str], query: str, token: str | None) -> tuple[Any, Any]:
+        """One page, its throttle waits, retries and token included, within the deadline."""
+        with deadline_scope(self._deadline_seconds) as deadline:
+            return self._page_within(subscriptions, query, token, deadline)
+
+    def _page_within(
+        self, subscriptions: list[str], query: str, token: str | None, deadline: Deadline
+    ) -> tuple[Any, Any]:
         waits = 0
         while True:
             if self._wait_before_next > 0:
-                self._throttle_wait(self._wait_before_next)
+                self._throttle_wait(self._wait_before_next, deadline)
                 self._wait_before_next = 0.0
             request = QueryRequest(
                 subscriptions=subscriptions,
@@ -177,7 +197,7 @@ class GraphReader:
                             f"still throttled (429 {code}) after {self._max_throttle_waits} waits"
                         ) from None
                     headers = err.response.headers if err.response is not None else {}
-                    self._throttle_wait(self._resets_after(headers))
+                    self._throttle_wait(self._resets_after(headers), deadline)
                     continue
                 if status == 400:
                     raise AzureQueryError(
@@ -185,8 +205,9 @@ class GraphReader:
                         code=code,
                     ) from None
                 raise _GiveUp(f"HTTP {status} {code or ''}: {_message(err)}".strip()) from None
-            except ServiceRequestError as err:
-                raise _GiveUp(f"no response from Resource Graph: {err}") from None
+            except (ServiceRequestError, ServiceResponseError) as err:
+                text = redact(" ".join(str(err).split()))
+                raise _GiveUp(f"no response from Resource Graph: {text}") from None
 
     def _note_quota(self, headers: Any) -> None:
         remaining = _header(headers, "x-ms-user-quota-remaining")
@@ -200,7 +221,14 @@ class GraphReader:
             seconds = 1.0  # no hint: a short pause, repeated at most max_throttle_waits times
         return min(max(seconds, 0.0), self._max_wait_seconds)
 
-    def _throttle_wait(self, seconds: float) -> None:
+    def _throttle_wait(self, seconds: float, deadline: Deadline) -> None:
+        left = deadline.remaining()
+        if seconds >= left:
+            raise _GiveUp(
+                f"POST /providers/Microsoft.ResourceGraph/resources: gave up after "
+                f"{deadline.seconds:g} s ({DEADLINE_SETTING}={deadline.seconds:g}): Resource "
+                f"Graph's quota resets in {seconds:g} s, more than the {max(left, 0.0):.2f} s left"
+            )
         self._sink.add(throttle_waits=1, throttle_seconds=seconds)
         if seconds > 0:
             self._sleep(seconds)
@@ -304,4 +332,4 @@ def _message(err: HttpResponseError) -> str:
     details = getattr(error, "details", None) or []
     extra = [getattr(d, "message", None) for d in details]
     text = " ".join([str(message), *[str(m) for m in extra if m]])
-    return " ".join(text.split())
+    return redact(" ".join(text.split()))

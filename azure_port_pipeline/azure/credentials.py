@@ -9,6 +9,7 @@ login.microsoftonline.com.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -16,7 +17,10 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
+from azure_port_pipeline.redaction import redact
+
 from .errors import AzureAuthError
+from .policies import DEADLINE_SETTING, DeadlinePolicy, DeadlineRetryPolicy
 from .settings import AzureSettings
 
 _AADSTS = re.compile(r"\b(AADSTS\d+)\b")
@@ -42,6 +46,17 @@ def build_credential(settings: AzureSettings) -> TokenCredential:
             kwargs["additionally_allowed_tenants"] = [settings.tenant_id]
         return DefaultAzureCredential(**kwargs)
     assert settings.client_secret is not None  # checked by uses_default_credential
+    # Entra calls under the same deadline as ARM's: a token requested during an ARM request
+    # gets what is left of that request's deadline (see policies.py)
+    connect = min(settings.timeout, 30.0)
+    kwargs["retry_policy_class"] = functools.partial(
+        DeadlineRetryPolicy, deadline_seconds=settings.deadline_seconds
+    )
+    kwargs["_per_retry_policies"] = [
+        DeadlinePolicy(read_timeout=settings.timeout, connection_timeout=connect)
+    ]
+    kwargs["read_timeout"] = settings.timeout
+    kwargs["connection_timeout"] = connect
     return ClientSecretCredential(
         tenant_id=settings.tenant_id or "",
         client_id=settings.client_id or "",
@@ -67,7 +82,12 @@ def auth_error(err: Exception, settings: AzureSettings) -> AzureAuthError:
         f"Azure authentication failed for {who} at {settings.resolved_authority_host} "
         f"(scope {settings.credential_scope}): {reason}"
     )
-    if _UNREACHABLE.search(reason):
+    if DEADLINE_SETTING in reason:
+        message += (
+            f" Entra did not answer in time: check AZURE_AUTHORITY_HOST / AZURE_CLOUD and the "
+            f"network, or raise {DEADLINE_SETTING}."
+        )
+    elif _UNREACHABLE.search(reason):
         message += " Check AZURE_AUTHORITY_HOST / AZURE_CLOUD, the network and AZURE_CA_BUNDLE."
     elif not settings.uses_default_credential:
         message += " Check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET."
@@ -75,12 +95,9 @@ def auth_error(err: Exception, settings: AzureSettings) -> AzureAuthError:
 
 
 def scrub(text: str, settings: AzureSettings) -> str:
-    """Remove the client secret from a text, wherever it appears."""
-    if settings.client_secret is not None:
-        secret = settings.client_secret.get_secret_value()
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """Remove the client secret, bearer tokens and anything JWT-shaped from a text."""
+    secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+    return redact(text, [secret])
 
 
 def is_auth_failure(err: Exception) -> bool:

@@ -59,3 +59,17 @@ class AzureQueryError(AzureError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class AzureRequestError(AzureError):
+    """An Azure request failed for good (after retries, or past AZURE_DEADLINE_SECONDS).
+
+    Raised where a caller asked for one thing (a subscription, a change window) and there is
+    no partial result to return; the message names the operation and Azure's answer, with
+    credentials redacted.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -25,7 +25,11 @@ class ResourceGroupTagFilter:
         return bool(self.include) or bool(self.exclude)
 
     def allows(self, tags: Mapping[str, object] | None) -> bool:
-        lowered = {str(k).lower(): str(v).lower() for k, v in (tags or {}).items() if v is not None}
+        """Whether a group with these tags passes (`tags` as ARM sent it: null or even a
+        malformed value counts as no tags)."""
+        if not isinstance(tags, Mapping):
+            tags = {}
+        lowered = {str(k).lower(): str(v).lower() for k, v in tags.items() if v is not None}
 
         def has(name: str, value: str) -> bool:
             return lowered.get(name.lower()) == value.lower()

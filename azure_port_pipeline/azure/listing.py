@@ -10,6 +10,14 @@ Kinds, as Port's Azure mapping names them:
 Each result is complete only if every page of every call was read. A failure keeps what
 was read and says why; an api-version Azure rejects raises instead (fixing the mapping is
 the only cure).
+
+Bad answers are reported, never fatal: an element of a page that is not a JSON object is
+dropped and named (the listing is then incomplete: whatever it was, its entity must not be
+deleted); the same id on two pages (ids compared as ARM does, ignoring case) is kept once,
+the later copy, and named (incomplete too: a listing that shifted while it was paged may
+also have skipped an item). Items missing `id`, `name` or `type`, or with `tags: null`, are
+passed on: the mapping reports each one it cannot map. When Azure stops answering (throttled
+or failing past its retries and deadline), the rest of the kind is not requested.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .arm import ArmPipeline, ArmRequestError
+from .arm import ArmPipeline, ArmRequestError, is_storm, json_type
 from .errors import AzureListingError
 from .filters import ResourceGroupTagFilter, resource_group_key
 
@@ -53,6 +61,7 @@ class PartialItems:
     items: list[dict[str, Any]]
     complete: bool = True
     error: str | None = None
+    stormy: bool = False  # Azure stopped answering: request nothing more in this call
 
     def failed(self, message: str) -> None:
         self.complete = False
@@ -60,6 +69,7 @@ class PartialItems:
 
     def extend(self, other: PartialItems) -> None:
         self.items.extend(other.items)
+        self.stormy = self.stormy or other.stormy
         if not other.complete:
             self.failed(other.error or "incomplete")
 
@@ -84,7 +94,9 @@ class KindLister:
         """(items read, number dropped by the resource-group tag filters)."""
         lowered = kind.lower()
         if lowered == RESOURCE_GROUPS_KIND:
-            groups = self.resource_groups(subscription_id, api_version)
+            groups = _unique(
+                self.resource_groups(subscription_id, api_version), kind, subscription_id
+            )
             kept = [g for g in groups.items if self._rg_filter.allows(g.get("tags"))]
             return PartialItems(kept, groups.complete, groups.error), len(groups.items) - len(kept)
         if lowered == CLOUD_RESOURCE_KIND:
@@ -95,7 +107,12 @@ class KindLister:
                     subscription_id=subscription_id,
                 )
             result = PartialItems([])
-            for arm_type, type_version in resource_kinds.items():
+            types = list(resource_kinds.items())
+            for position, (arm_type, type_version) in enumerate(types):
+                if result.stormy:
+                    rest = ", ".join(t for t, _ in types[position:])
+                    result.failed(f"not listed after Azure stopped answering: {rest}")
+                    break
                 result.extend(self.resources(subscription_id, arm_type, type_version, kind=kind))
         else:
             if not api_version:
@@ -105,7 +122,7 @@ class KindLister:
                     subscription_id=subscription_id,
                 )
             result = self.resources(subscription_id, kind, api_version, kind=kind)
-        return self._filter_by_group(subscription_id, result)
+        return self._filter_by_group(subscription_id, _unique(result, kind, subscription_id))
 
     # --- resource groups ------------------------------------------------------------------
 
@@ -140,8 +157,14 @@ class KindLister:
             parents = level.items
             if self._rg_filter.active:
                 parents = [p for p in parents if self._group_allowed(subscription_id, p)]
-            children = PartialItems([], level.complete, level.error)
-            for parent in parents:
+            children = PartialItems([], level.complete, level.error, level.stormy)
+            for position, parent in enumerate(parents):
+                if children.stormy:
+                    children.failed(
+                        f"{len(parents) - position} parents of {arm_type} not listed after "
+                        "Azure stopped answering"
+                    )
+                    break
                 children.extend(
                     self._children(parent, segment, api_version, kind, subscription_id, arm_type)
                 )
@@ -185,8 +208,14 @@ class KindLister:
         """Every page of one list call; on failure, what was read plus the reason."""
         result = PartialItems([])
         try:
-            for page in self._arm.pages(path, api_version):
-                result.items.extend(page)
+            for number, page in enumerate(self._arm.pages(path, api_version), start=1):
+                for position, item in enumerate(page):
+                    if isinstance(item, dict):
+                        result.items.append(item)
+                    else:
+                        result.failed(
+                            _not_an_object(item, number, position, kind, subscription_id, arm_type)
+                        )
         except ArmRequestError as err:
             if err.status == 401:
                 raise AuthorizationFailure(err) from None
@@ -195,6 +224,7 @@ class KindLister:
             if err.status == 400 and err.code in MISCONFIGURATION_CODES:
                 raise _misconfiguration(err, kind, subscription_id, api_version, arm_type) from None
             result.failed(_describe(err, kind, subscription_id, arm_type))
+            result.stormy = is_storm(err)
         return result
 
     def _filter_by_group(
@@ -225,6 +255,51 @@ class KindLister:
             }
             self._groups_cache[subscription_id] = (allowed, groups)
         return self._groups_cache[subscription_id]
+
+
+def _unique(result: PartialItems, kind: str, subscription_id: str) -> PartialItems:
+    """One item per ARM id (ids compared ignoring case, as ARM does); the later copy wins.
+
+    A repeated id is reported and makes the listing incomplete: a listing that shifted while
+    it was paged may have skipped another item as well, so nothing may be deleted on it.
+    """
+    by_id: dict[str, int] = {}
+    kept: list[dict[str, Any]] = []
+    repeated: list[str] = []
+    for item in result.items:
+        rid = item.get("id")
+        key = rid.lower() if isinstance(rid, str) and rid else None
+        if key is None:
+            kept.append(item)  # no usable id: the mapping reports it
+            continue
+        if key in by_id:
+            repeated.append(rid)
+            kept[by_id[key]] = item
+            continue
+        by_id[key] = len(kept)
+        kept.append(item)
+    unique = PartialItems(kept, result.complete, result.error, result.stormy)
+    if repeated:
+        shown = ", ".join(repeated[:5]) + (
+            f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+        )
+        unique.failed(
+            f"listing {kind} in subscription {subscription_id}: ARM returned the same id more "
+            f"than once ({shown}); kept the later copy of each"
+        )
+    return unique
+
+
+def _not_an_object(
+    item: Any, page: int, position: int, kind: str, subscription_id: str, arm_type: str | None
+) -> str:
+    what = kind if arm_type in (None, kind) else f"{kind} ({arm_type})"
+    text = repr(item)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return (
+        f"listing {what} in subscription {subscription_id}: item {position} of page {page} is "
+        f"a {json_type(item)}, not a JSON object ({text}); skipped"
+    )
 
 
 def _in_allowed(

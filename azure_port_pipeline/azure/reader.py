@@ -23,12 +23,14 @@ from azure.core.exceptions import (
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
 
-from .arm import ArmPipeline, ArmRequestError
+from azure_port_pipeline.redaction import redact
+
+from .arm import ArmPipeline, ArmRequestError, is_storm
 from .changes import GraphReader
 from .changes import batches as _batches
 from .counters import AzureCounters, CounterSink
-from .credentials import auth_error, build_credential, is_auth_failure
-from .errors import AzureAuthError
+from .credentials import auth_error, build_credential, is_auth_failure, scrub
+from .errors import AzureAuthError, AzureRequestError
 from .filters import ResourceGroupTagFilter, resource_group_key
 from .listing import (
     RESOURCE_GROUPS_KIND,
@@ -44,7 +46,7 @@ from .models import (
     ResourceChange,
     SubscriptionListing,
 )
-from .policies import CountingRetryPolicy, RequestCountingPolicy
+from .policies import CountingRetryPolicy, DeadlinePolicy, RequestCountingPolicy
 from .settings import AzureSettings
 
 SUBSCRIPTIONS_TYPE = "microsoft.resources/subscriptions"
@@ -122,7 +124,8 @@ class AzureReader:
                 self._raise_if_auth(err)
                 if not _is_service_error(err):
                     raise
-                complete, error = False, f"listing subscriptions failed: {_text(err)}"
+                complete = False
+                error = self._scrub(f"listing subscriptions failed: {_text(err)}")
             kept, excluded = self._narrow(items)
             seen = {str(item.get("subscription_id", "")).lower() for item in items}
             missing = [s for s in self.settings.subscriptions_include if s not in seen]
@@ -138,7 +141,19 @@ class AzureReader:
             )
 
     def get_subscription(self, subscription_id: str) -> dict[str, Any] | None:
-        """One subscription's record (the `subscription` kind's item); None if not visible."""
+        """One subscription's record (the `subscription` kind's item); None if not visible.
+
+        Raises AzureRequestError when Azure cannot answer (after retries or the deadline).
+        """
+        try:
+            return self._get_subscription(subscription_id)
+        except (HttpResponseError, ServiceRequestError, ServiceResponseError) as err:
+            raise AzureRequestError(
+                self._scrub(f"reading subscription {subscription_id} failed: {_text(err)}"),
+                status=getattr(err, "status_code", None),
+            ) from None
+
+    def _get_subscription(self, subscription_id: str) -> dict[str, Any] | None:
         try:
             model = self._subscriptions().subscriptions.get(subscription_id)
         except HttpResponseError as err:
@@ -177,7 +192,7 @@ class AzureReader:
                 subscription_id=subscription_id,
                 items=result.items,
                 complete=result.complete,
-                error=result.error,
+                error=self._scrub(result.error),
                 filtered_out=filtered,
                 counters=counters,
             )
@@ -204,14 +219,17 @@ class AzureReader:
                 raise auth_error(err, self.settings) from None
             except HttpResponseError as err:
                 self._raise_if_auth(err)
-                raise
+                raise AzureRequestError(
+                    self._scrub(f"reading changes from Resource Graph failed: {_text(err)}"),
+                    status=err.status_code,
+                ) from None
             return ChangeWindow(
                 start=start,
                 end=end,
                 subscription_ids=list(subscription_ids),
                 changes=changes,
                 complete=complete,
-                error=error,
+                error=self._scrub(error),
                 counters=counters,
             )
 
@@ -231,9 +249,11 @@ class AzureReader:
                     if not outcome.complete:
                         complete = False
                         errors.append(outcome.error or "incomplete")
+                        break  # Azure stopped answering: the other batches would wait too
             except ClientAuthenticationError as err:
                 raise auth_error(err, self.settings) from None
-            return GraphQueryResult(rows, complete, "; ".join(errors) or None, counters)
+            error = self._scrub("; ".join(errors) or None)
+            return GraphQueryResult(rows, complete, error, counters)
 
     def fetch_current(
         self, changes: Iterable[ResourceChange], api_versions: Mapping[str, str]
@@ -248,8 +268,13 @@ class AzureReader:
         with self._sink.call() as counters:
             result = CurrentResources(items=[], deleted=[], complete=True, counters=counters)
             group_tags: dict[tuple[str, str], dict[str, Any] | None] = {}
+            stopped: str | None = None
             for change in changes:
-                self._fetch_one(change, versions, group_tags, result)
+                if stopped is not None:  # Azure stopped answering: do not wait once per id
+                    result.errors[change.resource_id] = f"not read: {stopped}"
+                    continue
+                stopped = self._fetch_one(change, versions, group_tags, result)
+            result.errors = {rid: self._scrub(text) or "" for rid, text in result.errors.items()}
             result.complete = not result.errors
             return result
 
@@ -261,20 +286,21 @@ class AzureReader:
         versions: dict[str, str],
         group_tags: dict[tuple[str, str], dict[str, Any] | None],
         result: CurrentResources,
-    ) -> None:
+    ) -> str | None:
+        """Read one changed resource into `result`; the reason to stop reading, if any."""
         rid, rtype = change.resource_id, change.resource_type.lower()
         if change.is_delete:
             result.deleted.append(rid)
-            return
+            return None
         try:
             if rtype == SUBSCRIPTIONS_TYPE:
-                record = self.get_subscription(rid.rstrip("/").split("/")[-1])
+                record = self._get_subscription(rid.rstrip("/").split("/")[-1])
                 (result.items.append(record) if record else result.deleted.append(rid))
-                return
+                return None
             version = versions.get(rtype)
             if version is None:
                 result.skipped.append(rid)
-                return
+                return None
             current = self._get_by_id(rid, version)
             if current is not None and self._rg_filter.active:
                 is_group = rtype == RESOURCE_GROUPS_KIND
@@ -285,17 +311,20 @@ class AzureReader:
                 )
                 if not passes:
                     result.filtered_out.append(rid)
-                    return
+                    return None
         except ArmRequestError as err:
             result.errors[rid] = str(err)
-            return
-        except HttpResponseError as err:
+            return _STOPPED if is_storm(err) else None
+        except (HttpResponseError, ServiceRequestError, ServiceResponseError) as err:
             result.errors[rid] = _text(err)
-            return
+            status = getattr(err, "status_code", None)
+            storm = status is None or status == 429 or status >= 500
+            return _STOPPED if storm else None
         if current is None:
             result.deleted.append(rid)
         else:
             result.items.append(current)
+        return None
 
     def _group_passes(
         self, resource_id: str, cache: dict[tuple[str, str], dict[str, Any] | None]
@@ -325,18 +354,16 @@ class AzureReader:
         self, subscription_id: str, kind: str, counters: AzureCounters
     ) -> Listing:
         try:
-            record = self.get_subscription(subscription_id)
-        except HttpResponseError as err:
+            record = self._get_subscription(subscription_id)
+        except (HttpResponseError, ServiceRequestError, ServiceResponseError) as err:
             return Listing(
                 kind,
                 subscription_id,
                 [],
                 False,
-                f"reading subscription {subscription_id} failed: {_text(err)}",
+                self._scrub(f"reading subscription {subscription_id} failed: {_text(err)}"),
                 counters=counters,
             )
-        except (ServiceRequestError, ServiceResponseError) as err:
-            return Listing(kind, subscription_id, [], False, _text(err), counters=counters)
         if record is not None:
             self._sink.add(pages=1)
         return Listing(kind, subscription_id, [record] if record else [], True, counters=counters)
@@ -353,6 +380,10 @@ class AzureReader:
                 kept.append(item)
         return kept, excluded
 
+    def _scrub(self, text: str | None) -> str | None:
+        """A message with the client secret, bearer tokens and JWTs removed."""
+        return scrub(text, self.settings) if text else text
+
     def _raise_if_auth(self, err: Exception) -> None:
         if is_auth_failure(err):
             raise auth_error(err, self.settings) from None
@@ -368,19 +399,24 @@ class AzureReader:
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
+        connect = min(s.timeout, 30.0)
         kwargs: dict[str, Any] = {
             "base_url": s.resolved_arm_endpoint,
             "credential_scopes": [s.credential_scope],
             "retry_policy": CountingRetryPolicy(
                 self._sink,
+                deadline_seconds=s.deadline_seconds,
                 retry_total=s.retry_total,
                 retry_backoff_factor=s.retry_backoff_factor,
                 retry_backoff_max=s.retry_backoff_max,
             ),
-            "per_retry_policies": [RequestCountingPolicy(self._sink)],
+            "per_retry_policies": [
+                DeadlinePolicy(read_timeout=s.timeout, connection_timeout=connect),
+                RequestCountingPolicy(self._sink),
+            ],
             "user_agent": USER_AGENT,
             "read_timeout": s.timeout,
-            "connection_timeout": min(s.timeout, 30.0),
+            "connection_timeout": connect,
         }
         if s.ca_bundle:
             kwargs["connection_verify"] = s.ca_bundle
@@ -406,6 +442,7 @@ class AzureReader:
             batch_size=self.settings.graph_batch_size,
             max_throttle_waits=self.settings.graph_max_throttle_waits,
             max_wait_seconds=self.settings.graph_max_wait_seconds,
+            deadline_seconds=self.settings.deadline_seconds,
         )
 
     def _graph(self) -> ResourceGraphClient:
@@ -417,6 +454,7 @@ class AzureReader:
 
 
 _RG_API_VERSION = "2022-09-01"
+_STOPPED = "Azure stopped answering earlier in this call (see the first error)"
 
 
 class _Refused(Exception):
@@ -455,4 +493,4 @@ def _is_service_error(err: Exception) -> bool:
 def _text(err: Exception) -> str:
     message = " ".join(str(getattr(err, "message", None) or err).split())
     status = getattr(err, "status_code", None)
-    return f"HTTP {status}: {message}" if status else message
+    return redact(f"HTTP {status}: {message}" if status else message)

@@ -23,6 +23,7 @@ the emulator overrides the ARM endpoint, the authority and the CA bundle. Secret
 | AZURE_RETRY_BACKOFF_FACTOR | exponential backoff factor, seconds | 0.8 |
 | AZURE_RETRY_BACKOFF_MAX | backoff cap, seconds | 60 |
 | AZURE_TIMEOUT | HTTP read timeout, seconds | 60 |
+| AZURE_DEADLINE_SECONDS | one request's limit, retries, waits and token included | 300 |
 | AZURE_GRAPH_PAGE_SIZE | Resource Graph $top (1-1000) | 1000 |
 | AZURE_GRAPH_BATCH_SIZE | subscriptions per Resource Graph request (1-1000) | 1000 |
 | AZURE_GRAPH_MAX_THROTTLE_WAITS | Resource Graph 429 waits per page before giving up | 20 |
@@ -30,11 +31,12 @@ the emulator overrides the ARM endpoint, the authority and the CA bundle. Secret
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -97,7 +99,11 @@ class AzureSettings(BaseSettings):
     """How to reach and authenticate to Azure, and what to read (`AZURE_*` variables)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AZURE_", frozen=True, extra="ignore", env_ignore_empty=True
+        env_prefix="AZURE_",
+        frozen=True,
+        extra="ignore",
+        env_ignore_empty=True,
+        allow_inf_nan=False,  # `inf` seconds is no timeout, `nan` no number
     )
 
     tenant_id: str | None = None
@@ -116,6 +122,8 @@ class AzureSettings(BaseSettings):
     retry_backoff_factor: float = Field(default=0.8, ge=0)
     retry_backoff_max: int = Field(default=60, ge=0)
     timeout: float = Field(default=60.0, gt=0)  # seconds per HTTP read
+    # one request, from its first attempt to its last: retries, waits and token included
+    deadline_seconds: float = Field(default=120.0, gt=0)
     graph_page_size: int = 1000
     graph_batch_size: int = 1000
     graph_max_throttle_waits: int = Field(default=20, ge=0)
@@ -174,11 +182,10 @@ class AzureSettings(BaseSettings):
     def _https(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        value = value.strip()
         if "://" not in value:
             value = "https://" + value
-        if urlparse(value).scheme != "https":
-            raise ValueError(f"must be an https URL (Azure refuses tokens over http): {value}")
-        return value.rstrip("/")
+        return https_endpoint(value)
 
     @field_validator("graph_page_size", "graph_batch_size")
     @classmethod
@@ -254,7 +261,13 @@ def _combined_tag_filters(raw: Any) -> tuple[dict[str, str], dict[str, str]]:
             raise ValueError(f"{name} is not JSON: {err}") from None
     if not isinstance(raw, dict) or set(raw) - {"include", "exclude"}:
         raise ValueError(f'{name} must look like {{"include": {{...}}, "exclude": {{...}}}}')
-    return _tag_dict(raw.get("include") or {}), _tag_dict(raw.get("exclude") or {})
+    tags = []
+    for part in ("include", "exclude"):
+        try:
+            tags.append(_tag_dict(raw.get(part) or {}))
+        except ValueError as err:
+            raise ValueError(f"{name}: {part}: {err}") from None
+    return tags[0], tags[1]
 
 
 def _parse_tags(raw: str) -> dict[str, str]:
@@ -279,4 +292,47 @@ def _parse_tags(raw: str) -> dict[str, str]:
 def _tag_dict(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError("must be an object of tag name to value")
-    return {str(k): str(v) for k, v in value.items()}
+    bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
+    if bad:  # Azure tag values are strings; `[1, 2]` or `{...}` would never match anything
+        raise ValueError(f"tag values must be strings (tags {', '.join(map(repr, bad))})")
+    blank = [k for k in value if not str(k).strip()]
+    if blank:
+        raise ValueError("tag names must not be empty")
+    return {str(k): v for k, v in value.items()}
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def https_endpoint(value: str) -> str:
+    """An https URL with a real host (name or IP), no credentials, query or fragment.
+
+    The message never repeats the value (it could hold credentials in its user part).
+    """
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port that is not a number
+        host = parts.hostname
+    except ValueError:
+        raise ValueError("must be an https URL with a valid host and port") from None
+    if parts.scheme.lower() != "https":
+        raise ValueError("must be an https URL (Azure refuses tokens over http)")
+    if not host or not _valid_host(host):
+        raise ValueError("must be an https URL with a valid host name or IP address")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query string or fragment")
+    if port == 0:
+        raise ValueError("must not use port 0")
+    return value.rstrip("/")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return all(_HOST_LABEL.match(label) for label in labels)

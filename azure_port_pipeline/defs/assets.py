@@ -18,6 +18,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
+    AssetRecordsFilter,
     AssetsDefinition,
     FreshnessPolicy,
     MaterializeResult,
@@ -25,17 +26,22 @@ from dagster import (
     Output,
     asset,
 )
+from upath import UPath
 
+from azure_port_pipeline.azure import AzureError
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
+from azure_port_pipeline.defs.io_manager import KEYS_ONLY, StoredKeys
 from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG
-from azure_port_pipeline.defs.partitions import subscription_partitions
+from azure_port_pipeline.defs.partitions import subscription_names, subscription_partitions
 from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
 from azure_port_pipeline.defs.summaries import error_table, resource_summary, tag_coverage
-from azure_port_pipeline.defs.sync_step import sync_scope
+from azure_port_pipeline.defs.sync_step import DEFAULT_DELETION, DeletionOptions, sync_scope
 from azure_port_pipeline.mapping import IdentifierPolicy, PortAppConfig, ResourceMapping, map_items
 
 RAW_GROUP, ENTITIES_GROUP, SYNC_GROUP = "azure_raw", "port_entities", "port_sync"
+SUBSCRIPTION_LISTING_KEY = AssetKey([ENTITIES_GROUP, "subscription_listing"])
+SNAPSHOT_PATHS = "snapshot_paths"
 SNAPSHOT_IO = "snapshot_io_manager"
 
 CHECK_MAPPING_ERRORS = "no_mapping_errors"
@@ -65,12 +71,13 @@ def build_kind_assets(
     sync_upstream: Sequence[ResourceMapping],
     freshness: FreshnessPolicy,
     policy: IdentifierPolicy,
+    deletion: DeletionOptions = DEFAULT_DELETION,
 ) -> list[AssetsDefinition]:
     keys = KindAssetKeys.for_entry(entry)
     return [
         _raw_asset(entry, keys),
         _entities_asset(entry, keys, policy),
-        _sync_asset(entry, keys, config, blueprints, sync_upstream, freshness),
+        _sync_asset(entry, keys, config, blueprints, sync_upstream, freshness, deletion),
     ]
 
 
@@ -108,6 +115,7 @@ def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
             )
             counters = reader.counters
         seconds = round(time.monotonic() - started, 3)
+        _tag_subscription_name(context, azure, entry, listing.items)
         stats = {
             "azure_requests": counters.requests,
             "azure_pages": counters.pages,
@@ -229,15 +237,20 @@ def _sync_asset(
     blueprints: Sequence[dict[str, Any]],
     sync_upstream: Sequence[ResourceMapping],
     freshness: FreshnessPolicy,
+    deletion: DeletionOptions,
 ) -> AssetsDefinition:
     upstream_keys = [BLUEPRINTS_KEY] + [
         KindAssetKeys.for_entry(other).sync for other in sync_upstream
     ]
+    # The deletion threshold is judged over the whole subscription: a sync step that would
+    # delete reads the other kinds' entity snapshots of this run (keys only), found through
+    # SUBSCRIPTION_LISTING_KEY, on which every sync step waits.
+    siblings = [other for other in config.entries if other != entry]
 
     @asset(
         key=keys.sync,
         ins={"entities": AssetIn(key=keys.entities)},
-        deps=upstream_keys,
+        deps=[*upstream_keys, SUBSCRIPTION_LISTING_KEY],
         partitions_def=subscription_partitions,
         group_name=SYNC_GROUP,
         kinds={"port"},
@@ -263,7 +276,9 @@ def _sync_asset(
         ],
     )
     def sync(
-        context: AssetExecutionContext, entities: EntitySnapshot, port: PortResource
+        context: AssetExecutionContext,
+        entities: EntitySnapshot,
+        port: PortResource,
     ) -> MaterializeResult:
         outcome = sync_scope(
             entry=entry,
@@ -272,6 +287,8 @@ def _sync_asset(
             config=config,
             blueprints=blueprints,
             log=context.log,
+            siblings=_sibling_snapshots(context, siblings),
+            deletion=deletion,
         )
         label = _subscription_label(context)
         return MaterializeResult(
@@ -290,12 +307,81 @@ def _sync_asset(
                         "azure_count": outcome.azure_count,
                         "port_count": outcome.port_count,
                         "reason": outcome.counts_reason,
+                        "kept_for_foreign_dependents": outcome.report.kept_for_foreign_dependents,
+                        "foreign_dependents": len(outcome.report.foreign_dependents),
                     },
                 ),
             ],
         )
 
     return sync
+
+
+def build_subscription_listing_asset(config: PortAppConfig) -> AssetsDefinition:
+    """Every kind of the subscription listed and mapped in this run, in one node.
+
+    The deletion guard judges the whole subscription, so no sync step may run before every
+    kind's entity snapshot of the run exists: this asset waits for all of them and records
+    where they are, and every sync step depends on it (one edge each, instead of one per
+    pair of kinds). It reads nothing: the snapshots are opened, keys only, by a sync step
+    that has something to delete.
+    """
+    ins = {
+        f"entities_{entry.index}": AssetIn(
+            key=KindAssetKeys.for_entry(entry).entities,
+            metadata={KEYS_ONLY: True, "allow_missing_partitions": True},
+        )
+        for entry in config.entries
+    }
+
+    @asset(
+        key=SUBSCRIPTION_LISTING_KEY,
+        ins=ins,
+        partitions_def=subscription_partitions,
+        group_name=ENTITIES_GROUP,
+        kinds={"port"},
+        description="Every kind of one subscription listed and mapped in this run: the "
+        "deletion guard of each sync step judges the whole subscription from these snapshots.",
+    )
+    def subscription_listing(
+        context: AssetExecutionContext, **stored: StoredKeys | None
+    ) -> MaterializeResult:
+        paths = {
+            name.removeprefix("entities_"): str(keys.path)
+            for name, keys in stored.items()
+            if keys is not None
+        }
+        return MaterializeResult(
+            metadata={
+                **_subscription_label(context),
+                "kinds_listed": len(paths),
+                "kinds_missing": len(stored) - len(paths),
+                SNAPSHOT_PATHS: MetadataValue.json(paths),
+            }
+        )
+
+    return subscription_listing
+
+
+def _sibling_snapshots(
+    context: AssetExecutionContext, siblings: Sequence[ResourceMapping]
+) -> list[tuple[ResourceMapping, Any]]:
+    """The other kinds' entity snapshots of this run (readers, keys only), as recorded by
+    `port_entities/subscription_listing`; None for a kind it did not list in this run (a run
+    of some kinds only): the guard then leaves that kind out and names it."""
+    result = context.instance.fetch_materializations(
+        AssetRecordsFilter(
+            asset_key=SUBSCRIPTION_LISTING_KEY, asset_partitions=[context.partition_key]
+        ),
+        limit=1,
+    )
+    paths: dict[str, str] = {}
+    for record in result.records:
+        if record.run_id == context.run.run_id:
+            value = record.asset_materialization.metadata.get(SNAPSHOT_PATHS)
+            paths = dict(value.value) if value is not None else {}
+    readers = {index: StoredKeys(UPath(path)).read for index, path in paths.items()}
+    return [(other, readers.get(str(other.index))) for other in siblings]
 
 
 def _subscription_label(
@@ -305,13 +391,55 @@ def _subscription_label(
 ) -> dict[str, str]:
     """Which subscription a materialization or check is about, by id and display name.
 
-    Partition keys are GUIDs; the name comes from the run's tag (discovery, the schedule and
-    the sync command set it) or, for the subscription itself, from what Azure returned.
+    Partition keys are GUIDs; the name is the run's tag (set by the schedule, by discovery of
+    one subscription, or by the run's first Azure step), else the name recorded by the latest
+    `azure/subscription` materialization; for the subscription itself, what Azure returned.
     """
-    name = context.run.tags.get(SUBSCRIPTION_NAME_TAG, "")
+    subscription_id = context.partition_key
+    name = _run_subscription_name(context)
     if entry is not None and entry.kind.lower() == "subscription" and items:
-        name = str(items[0].get("display_name") or name)
-    return {"subscription": context.partition_key, "subscription_name": name}
+        name = str(items[0].get("display_name") or name or "")
+    if name is None:
+        name = subscription_names(context.instance, [subscription_id]).get(subscription_id, "")
+    return {"subscription": subscription_id, "subscription_name": name}
+
+
+def _tag_subscription_name(
+    context: AssetExecutionContext,
+    azure: AzureResource,
+    entry: ResourceMapping,
+    items: Sequence[dict[str, Any]],
+) -> None:
+    """Name the subscription in the run's tags when its launcher could not.
+
+    A backfill's tags are shared by all its runs, so a backfill over many subscriptions
+    cannot name each; its runs are told apart in the runs list by this tag, set by their first
+    Azure step (one ARM read, unless the step lists the subscription itself).
+    """
+    if _run_subscription_name(context) is not None:
+        return
+    subscription_id = context.partition_key
+    if entry.kind.lower() == "subscription" and items:
+        name = items[0].get("display_name")
+    else:
+        try:
+            with azure.reader() as reader:
+                record = reader.get_subscription(subscription_id)
+        except AzureError as error:  # only a label: the listing itself succeeded
+            context.log.warning(f"could not read the name of {subscription_id}: {error}")
+            return
+        name = record.get("display_name") if record else None
+    if name:
+        context.instance.add_run_tags(context.run.run_id, {SUBSCRIPTION_NAME_TAG: str(name)})
+
+
+def _run_subscription_name(context: AssetExecutionContext) -> str | None:
+    """The run's name tag, as stored now: an earlier step of this run may have set it."""
+    name = context.run.tags.get(SUBSCRIPTION_NAME_TAG)
+    if name is None:
+        stored = context.instance.get_run_by_id(context.run.run_id)
+        name = stored.tags.get(SUBSCRIPTION_NAME_TAG) if stored else None
+    return name
 
 
 def _require_supported_mode(sync_options: SyncOptions) -> None:

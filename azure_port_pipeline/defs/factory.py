@@ -17,9 +17,14 @@ from dagster import (
     DefaultSensorStatus,
     Definitions,
     FreshnessPolicy,
+    in_process_executor,
 )
 
-from azure_port_pipeline.defs.assets import KindAssetKeys, build_kind_assets
+from azure_port_pipeline.defs.assets import (
+    KindAssetKeys,
+    build_kind_assets,
+    build_subscription_listing_asset,
+)
 from azure_port_pipeline.defs.blueprints import build_blueprints_asset
 from azure_port_pipeline.defs.checks import build_freshness_check
 from azure_port_pipeline.defs.io_manager import SnapshotIOManager
@@ -29,8 +34,9 @@ from azure_port_pipeline.defs.profiles import active_profile
 from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
 from azure_port_pipeline.defs.retire import build_retire_job
 from azure_port_pipeline.defs.schedules import build_freshness_schedule, build_full_resync_schedule
-from azure_port_pipeline.defs.sensors import build_discovery_sensor
+from azure_port_pipeline.defs.sensors import build_discovery_sensor, build_resync_sensor
 from azure_port_pipeline.defs.settings import PipelineSettings
+from azure_port_pipeline.defs.sync_step import DeletionOptions
 from azure_port_pipeline.mapping import PortAppConfig, load_mapping
 from azure_port_pipeline.mapping.defaults import (
     default_blueprints,
@@ -69,8 +75,12 @@ def build_definitions(
     freshness = FreshnessPolicy.time_window(
         fail_window=profile.freshness, warn_window=profile.freshness * 0.8
     )
+    deletion = DeletionOptions(
+        min_entities=settings.deletion_guard_min_entities,
+        foreign_cascade=settings.foreign_cascade,
+    )
     blueprints_asset = build_blueprints_asset(blueprints)
-    assets = [blueprints_asset] + [
+    assets = [blueprints_asset, build_subscription_listing_asset(config)] + [
         definition
         for entry in entries
         for definition in build_kind_assets(
@@ -80,6 +90,7 @@ def build_definitions(
             [by_key[key] for key in dependencies[entry.key]],
             freshness,
             settings.identifier_policy,
+            deletion,
         )
     ]
     sync_keys = [KindAssetKeys.for_entry(entry).sync for entry in entries]
@@ -92,14 +103,19 @@ def build_definitions(
         jobs=[
             build_sync_job(freshness_selection),
             build_freshness_job(freshness_selection),
-            build_retire_job(config, dependencies),
+            build_retire_job(config, dependencies, foreign_cascade=settings.foreign_cascade),
         ],
-        sensors=[build_discovery_sensor(profile.discovery_interval_seconds, sensor_status)],
+        sensors=[
+            build_discovery_sensor(profile.discovery_interval_seconds, sensor_status),
+            build_resync_sensor(),
+        ],
         schedules=[
             build_full_resync_schedule(profile.full_sync_cron, schedule_status),
             build_freshness_schedule(schedule_status),
         ],
         resources=_resources(settings, resources or {}),
+        # Backfill runs use the implicit asset job: in-process like the sync job (see jobs.py).
+        executor=in_process_executor,
     )
 
 

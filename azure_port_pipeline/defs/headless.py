@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
 from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.defs.run_health import release_dead_runs, worker_tags
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
 
 SYNC_COUNTS = ("created", "updated", "unchanged", "deleted", "write_failures")
@@ -84,7 +85,9 @@ def format_runs(summaries: list[RunSummary], columns: Sequence[str]) -> str:
 
 def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any:
     sensor = defs.resolve_sensor_def(DISCOVERY_SENSOR)
-    with build_sensor_context(instance=instance, resources=_resources(defs)) as context:
+    with build_sensor_context(
+        instance=instance, resources=_resources(defs), definitions=defs
+    ) as context:
         result = sensor(context)
     if isinstance(result, SensorResult):
         for request in result.dynamic_partitions_requests or []:
@@ -95,18 +98,19 @@ def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any
 def discover_and_sync(
     defs: Definitions, instance: DagsterInstance, log_level: str = "INFO"
 ) -> list[RunSummary]:
+    """What the daemon does with discovery's backfill, one partition after the other."""
     result = discover(defs, instance)
-    requests = result.run_requests if isinstance(result, SensorResult) else []
+    if not isinstance(result, SensorResult):
+        return []
+    new = [key for add in result.dynamic_partitions_requests or [] for key in add.partition_keys]
+    tags = {
+        key: value for request in result.run_requests or [] for key, value in request.tags.items()
+    }
     return [
         sync_partition(
-            defs,
-            instance,
-            request.partition_key,
-            request.run_config,
-            log_level,
-            tags=dict(request.tags),
+            defs, instance, subscription_id, full_sync_run_config(), log_level, tags=tags
         )
-        for request in requests or []
+        for subscription_id in new
     ]
 
 
@@ -129,6 +133,8 @@ def sync_partition(
     be re-executed from the UI; otherwise the job of `defs` as given.
     """
     defs.resolve_job_def(SYNC_JOB)  # fail early, by name, if the job is missing
+    # No daemon watches headless runs: a run killed earlier would keep its pool slots forever.
+    release_dead_runs(instance)
     started = time.monotonic()
     with _sync_job(defs, from_code_location) as job:
         if asset_selection:
@@ -143,7 +149,7 @@ def sync_partition(
                 **(run_config or full_sync_run_config()),
                 "loggers": {"console": {"config": {"log_level": log_level}}},
             },
-            tags={**(tags or {}), "dagster/partition": subscription_id},
+            tags={**(tags or {}), **worker_tags(), "dagster/partition": subscription_id},
             raise_on_error=False,
         )
     totals = dict.fromkeys(("fetched", "mapping_errors", *SYNC_COUNTS), 0)

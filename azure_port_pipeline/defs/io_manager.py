@@ -22,7 +22,15 @@ from dagster import (
 from pydantic import Field
 from upath import UPath
 
-from azure_port_pipeline.defs.snapshots import SNAPSHOT_TYPES, EntitySnapshot, RawSnapshot
+from azure_port_pipeline.defs.snapshots import (
+    SNAPSHOT_TYPES,
+    EntitySnapshot,
+    RawSnapshot,
+    SnapshotKeys,
+)
+
+KEYS_ONLY = "azure_port_pipeline/keys_only"
+"""Input metadata: load an entity snapshot lazily, as the keys it holds (StoredKeys)."""
 
 
 class JsonLinesSnapshotIOManager(UPathIOManager):
@@ -37,11 +45,39 @@ class JsonLinesSnapshotIOManager(UPathIOManager):
             for row in obj.rows():
                 out.write(json.dumps(row, separators=(",", ":")) + "\n")
 
-    def load_from_path(self, context: InputContext, path: UPath) -> RawSnapshot | EntitySnapshot:
-        with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
-            header = json.loads(next(lines))
-            snapshot_type = SNAPSHOT_TYPES[header["record_type"]]
-            return snapshot_type.from_lines(header, _rows(lines))
+    def load_from_path(
+        self, context: InputContext, path: UPath
+    ) -> RawSnapshot | EntitySnapshot | StoredKeys:
+        if (context.definition_metadata or {}).get(KEYS_ONLY):
+            if not path.exists():  # with `allow_missing_partitions`, the input is then None
+                raise FileNotFoundError(str(path))
+            return StoredKeys(path)
+        return read_snapshot(path)
+
+
+def read_snapshot(path: UPath) -> RawSnapshot | EntitySnapshot:
+    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+        header = json.loads(next(lines))
+        snapshot_type = SNAPSHOT_TYPES[header["record_type"]]
+        return snapshot_type.from_lines(header, _rows(lines))
+
+
+class StoredKeys:
+    """An entity snapshot another kind's sync step may need: read (keys only) when asked.
+
+    Inputs whose definition metadata sets KEYS_ONLY load as this: a sync step that deletes
+    nothing never reads the other kinds' snapshots.
+    """
+
+    def __init__(self, path: UPath) -> None:
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"StoredKeys({str(self.path)!r})"
+
+    def read(self) -> SnapshotKeys:
+        with self.path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+            return SnapshotKeys.from_lines(json.loads(next(lines)), _rows(lines))
 
 
 def _rows(lines: Any) -> Iterator[dict[str, Any]]:

@@ -10,6 +10,11 @@ SYNC_JOB = "azure_port_sync"
 FRESHNESS_JOB = "azure_port_freshness"
 MODE_TAG = "azure_port_pipeline/mode"
 SUBSCRIPTION_NAME_TAG = "azure_port_pipeline/subscription_name"
+TRIGGER_TAG = "azure_port_pipeline/trigger"
+# Everything one subscription's sync materializes; the blueprints (unpartitioned) come first.
+SYNC_SELECTION = AssetSelection.assets(BLUEPRINTS_KEY) | AssetSelection.groups(
+    "azure_raw", "port_entities", "port_sync"
+)
 
 
 def full_sync_run_config() -> dict:
@@ -25,11 +30,7 @@ def build_sync_job(checks_to_skip: AssetSelection) -> Any:
     """
     return define_asset_job(
         SYNC_JOB,
-        selection=(
-            AssetSelection.assets(BLUEPRINTS_KEY)
-            | AssetSelection.groups("azure_raw", "port_entities", "port_sync")
-        )
-        - checks_to_skip,
+        selection=SYNC_SELECTION - checks_to_skip,
         executor_def=in_process_executor,
         config=full_sync_run_config(),
         description="Sync one Azure subscription into Port (mode in run config; full by default).",

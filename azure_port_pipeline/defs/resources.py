@@ -51,6 +51,7 @@ class AzureResource(ConfigurableResource):
     retry_backoff_factor: float = 0.8
     retry_backoff_max: int = 60
     timeout: float = 60.0
+    deadline_seconds: float = 120.0
     graph_page_size: int = 1000
     graph_batch_size: int = 1000
     graph_max_throttle_waits: int = 20
@@ -101,9 +102,10 @@ class PortResource(ConfigurableResource):
     requests_per_second: float = 20.0
     max_retries: int = 8
     backoff_base: float = 0.5
-    backoff_max: float = 30.0
+    backoff_max: float = 5.0
     max_retry_wait: float = 60.0
     retry_deadline: float = 600.0
+    deadline_seconds: float = 120.0
     token_refresh_margin: float = 300.0
     low_remaining_ratio: float = 0.05
 

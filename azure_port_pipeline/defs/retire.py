@@ -26,7 +26,11 @@ class RetireSubscriptionConfig(Config):
     )
 
 
-def build_retire_job(mapping: PortAppConfig, dependencies: dict[str, list[str]]) -> JobDefinition:
+def build_retire_job(
+    mapping: PortAppConfig, dependencies: dict[str, list[str]], *, foreign_cascade: bool = False
+) -> JobDefinition:
+    """Deletes cascade only into this installation's own entities unless `foreign_cascade`
+    (an entity others depend on is kept, and the job fails naming it)."""
     order = sources_first(mapping.entries, dependencies)
     delete_dependents = mapping.delete_dependent_entities
 
@@ -38,7 +42,14 @@ def build_retire_job(mapping: PortAppConfig, dependencies: dict[str, list[str]])
             raise ValueError("confirm must repeat subscription_id exactly; nothing was deleted")
         with port.client() as client:
             for entry in order:
-                _delete_owned(context, client, entry, config.subscription_id, delete_dependents)
+                _delete_owned(
+                    context,
+                    client,
+                    entry,
+                    config.subscription_id,
+                    delete_dependents,
+                    foreign_cascade,
+                )
         context.instance.delete_dynamic_partition(SUBSCRIPTIONS_PARTITION, config.subscription_id)
         context.log.info(f"partition {config.subscription_id} removed")
 
@@ -64,6 +75,7 @@ def _delete_owned(
     entry: ResourceMapping,
     subscription_id: str,
     delete_dependents: bool,
+    foreign_cascade: bool = False,
 ) -> None:
     scope = scope_of(entry, subscription_id)
     for blueprint in sorted(entry.blueprints or ()):
@@ -74,6 +86,7 @@ def _delete_owned(
             blueprint,
             [entity["identifier"] for entity in owned],
             delete_dependents=delete_dependents,
+            foreign_cascade=foreign_cascade,
         )
         failed = [outcome for outcome in outcomes if not outcome.ok]
         context.log.info(f"{scope}: deleted {len(outcomes) - len(failed)} {blueprint} entities")

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from azure_port_pipeline import envsettings
 from azure_port_pipeline.mapping import IdentifierPolicy
+from azure_port_pipeline.port.planner import DEFAULT_MIN_ENTITIES
 
 
 class PipelineSettingsError(ValueError):
@@ -21,15 +22,21 @@ class PipelineSettingsError(ValueError):
 
 class PipelineSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="AZURE_PORT_", frozen=True, extra="ignore", env_ignore_empty=True
+        env_prefix="AZURE_PORT_",
+        frozen=True,
+        extra="ignore",
+        env_ignore_empty=True,
+        allow_inf_nan=False,
     )
 
     mapping_file: str | None = Field(default=None, description="None: the packaged default")
     blueprints_file: str | None = Field(default=None, description="None: the packaged default")
     profile: str = "production"
     full_sync_cron: str | None = None
-    incremental_minutes: int | None = Field(default=None, gt=0)
-    freshness_hours: float | None = Field(default=None, gt=0)
+    # at most Resource Graph's change retention (14 days): a longer window cannot be read
+    incremental_minutes: int | None = Field(default=None, gt=0, le=14 * 24 * 60)
+    # Dagster's freshness windows must be at least a minute (the warning one is 80% of this)
+    freshness_hours: float | None = Field(default=None, ge=0.05, le=87600)
     discovery_seconds: int | None = Field(default=None, gt=0)
     autostart: bool = True
     storage_url: str | None = None
@@ -37,6 +44,24 @@ class PipelineSettings(BaseSettings):
         default=IdentifierPolicy.ESCAPE,
         description="escape: rewrite characters Port rejects reversibly; port: Port's behaviour",
     )
+    deletion_guard_min_entities: int = Field(
+        default=DEFAULT_MIN_ENTITIES,
+        ge=0,
+        description="the deletion threshold applies to subscriptions of at least this many "
+        "entities (owned in Port or listed by Azure); below it, deletions are never refused",
+    )
+    foreign_cascade: bool = Field(
+        default=False,
+        description="true: deletes cascade (deleteDependentEntities) into entities written by "
+        "others too, as Port's own integrations do; false: such entities are kept and reported",
+    )
+
+    @field_validator("full_sync_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not _valid_cron(value.strip()):
+            raise ValueError("must be a cron expression of 5 fields, such as '0 2 * * *'")
+        return value.strip() if value is not None else None
 
     @field_validator("identifier_policy", mode="before")
     @classmethod
@@ -46,3 +71,12 @@ class PipelineSettings(BaseSettings):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
         return envsettings.from_environ(cls, environ, PipelineSettingsError)
+
+
+def _valid_cron(text: str) -> bool:
+    """What Dagster's schedules accept (its own check; a 5-field shape if it moves)."""
+    try:
+        from dagster._utils.schedules import is_valid_cron_string
+    except ImportError:  # pragma: no cover - a Dagster that moved its helper
+        return len(text.split()) == 5
+    return bool(text) and is_valid_cron_string(text)

@@ -126,6 +126,32 @@ class EntitySnapshot:
         )
 
 
+@dataclass(slots=True, frozen=True)
+class SnapshotKeys:
+    """What the deletion guard needs of another kind's entity snapshot: which entities Azure
+    lists (by blueprint and identifier) and whether its deletions are blocked (and why)."""
+
+    kind: str
+    subscription_id: str
+    keys: frozenset[tuple[str, str]]
+    deletion_blocker: str | None
+
+    @property
+    def blueprints(self) -> set[str]:
+        return {blueprint for blueprint, _ in self.keys}
+
+    @classmethod
+    def from_lines(cls, header: dict[str, Any], rows: Iterator[dict[str, Any]]) -> SnapshotKeys:
+        """Streamed from a stored entity snapshot: one key per row, no Entity built."""
+        empty = EntitySnapshot.from_lines(header, iter(()))
+        return cls(
+            kind=empty.kind,
+            subscription_id=empty.subscription_id,
+            keys=frozenset((row["blueprint"], row["identifier"]) for row in rows),
+            deletion_blocker=empty.deletion_blocker(),
+        )
+
+
 def report_from_dict(data: dict[str, Any]) -> MappingReport:
     return MappingReport(
         kind=data["kind"],

@@ -10,15 +10,38 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from azure_port_pipeline.defs.resources import PortResource
-from azure_port_pipeline.defs.snapshots import EntitySnapshot
+from azure_port_pipeline.defs.snapshots import EntitySnapshot, SnapshotKeys
 from azure_port_pipeline.defs.summaries import error_table
 from azure_port_pipeline.mapping import PortAppConfig, ResourceMapping
-from azure_port_pipeline.port import PortClient, SyncPlan, SyncReport, apply_plan, plan_sync
+from azure_port_pipeline.port import (
+    DeletionTotals,
+    PortClient,
+    SyncPlan,
+    SyncReport,
+    apply_plan,
+    plan_sync,
+)
+from azure_port_pipeline.port.planner import DEFAULT_MIN_ENTITIES
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionOptions:
+    """How deletions are guarded and cascaded (`AZURE_PORT_DELETION_GUARD_MIN_ENTITIES`,
+    `AZURE_PORT_FOREIGN_CASCADE`); the threshold itself is the mapping's."""
+
+    min_entities: int = DEFAULT_MIN_ENTITIES
+    foreign_cascade: bool = False
+
+
+DEFAULT_DELETION = DeletionOptions()
+
+Sibling = tuple[ResourceMapping, Callable[[], SnapshotKeys] | None]
+"""Another mapping entry of the subscription, and how to read its latest entity snapshot."""
 
 
 def scope_of(entry: ResourceMapping, subscription_id: str) -> str:
@@ -38,6 +61,7 @@ class SyncOutcome:
     deletion_blocker: str | None
     port_stats: dict[str, float]
     seconds: float
+    subscription_totals: DeletionTotals | None = None
 
     def metadata(self) -> dict[str, Any]:
         report, mapping = self.report, self.snapshot.report
@@ -58,11 +82,22 @@ class SyncOutcome:
             "port_count": self.port_count,
             "listing_complete": self.snapshot.listing_complete,
             "deletion_skipped_reason": report.deletion_skipped_reason or "",
+            "would_delete": self.plan.would_delete,
+            "kept_for_foreign_dependents": report.kept_for_foreign_dependents,
+            "foreign_dependents": len(report.foreign_dependents),
             **{key: value for key, value in self.snapshot.stats.items()},
             **self.port_stats,
             "seconds": self.seconds,
             "dagster/row_count": self.port_count,
         }
+        if self.subscription_totals is not None:  # the guard judged the whole subscription
+            metadata["subscription_would_delete"] = self.plan.guard_to_delete
+            metadata["subscription_entities"] = self.plan.guard_entities
+        if report.foreign_dependents:
+            metadata["foreign_dependent_entities"] = error_table(
+                report.foreign_dependents,
+                ["blueprint", "identifier", "depends_on_blueprint", "depends_on", "outcome"],
+            )
         if report.failures:
             metadata["write_errors"] = error_table(
                 [failure.as_dict() for failure in report.failures],
@@ -79,19 +114,36 @@ def sync_scope(
     config: PortAppConfig,
     blueprints: Sequence[dict[str, Any]],
     log: logging.Logger | Any,
+    siblings: Sequence[Sibling] = (),
+    deletion: DeletionOptions = DEFAULT_DELETION,
 ) -> SyncOutcome:
+    """`siblings`: the subscription's other mapping entries, each with a reader of its latest
+    entity snapshot (None when it has none), for the subscription-wide deletion guard."""
     started = time.monotonic()
     scope = scope_of(entry, snapshot.subscription_id)
     with port.client() as client:
         searched = _owned_blueprints(entry, snapshot, blueprints)
         owned = _search_owned(client, searched, scope)
         blocker = snapshot.deletion_blocker()
-        plan = plan_sync(
-            snapshot.entities,
-            owned,
-            listing_complete=blocker is None,
-            deletion_threshold=config.entity_deletion_threshold,
-        )
+
+        def plan_with(elsewhere: DeletionTotals | None) -> SyncPlan:
+            return plan_sync(
+                snapshot.entities,
+                owned,
+                listing_complete=blocker is None,
+                deletion_threshold=config.entity_deletion_threshold,
+                min_entities=deletion.min_entities,
+                elsewhere=elsewhere,
+            )
+
+        plan = plan_with(None)
+        subscription_totals = None
+        if plan.would_delete and blocker is None:
+            # the threshold is judged over the whole subscription, not this one scope
+            subscription_totals = _rest_of_subscription(
+                client, snapshot.subscription_id, siblings, blueprints
+            )
+            plan = plan_with(subscription_totals)
         report = apply_plan(
             client,
             plan,
@@ -99,7 +151,13 @@ def sync_scope(
             merge=config.enable_merge_entity,
             create_missing_related_entities=config.create_missing_related_entities,
             delete_dependents=config.delete_dependent_entities,
+            foreign_cascade=deletion.foreign_cascade,
         )
+        if report.kept_for_foreign_dependents:
+            log.warning(
+                f"{scope}: kept {report.kept_for_foreign_dependents} entities that entities "
+                "written by others depend on (see foreign_dependent_entities)"
+            )
         if blocker and not report.deletion_skipped_reason:
             report.deletion_skipped_reason = blocker
         if report.deletion_skipped_reason and plan.would_delete:
@@ -122,6 +180,13 @@ def sync_scope(
     elif azure_count != port_count:
         counts_match = False
         reason = f"Azure maps to {azure_count} entities, Port holds {port_count}"
+        if report.kept_for_foreign_dependents:
+            reason += (
+                f"; {report.kept_for_foreign_dependents} kept because entities written by "
+                "others depend on them (foreign_dependent_entities)"
+            )
+        if report.deletion_skipped_reason:
+            reason += f"; deletion skipped: {report.deletion_skipped_reason}"
     else:
         counts_match, reason = True, "equal"
     return SyncOutcome(
@@ -135,7 +200,34 @@ def sync_scope(
         deletion_blocker=blocker,
         port_stats=port_stats,
         seconds=round(time.monotonic() - started, 3),
+        subscription_totals=subscription_totals,
     )
+
+
+def _rest_of_subscription(
+    client: PortClient,
+    subscription_id: str,
+    siblings: Sequence[Sibling],
+    blueprints: Sequence[dict[str, Any]],
+) -> DeletionTotals:
+    """The deletion guard's count for the subscription's other scopes: what each would delete
+    (owned in Port, not in its latest listing) out of what it has (owned or listed). A kind
+    without a usable listing (none yet, incomplete, unmapped items) is left out and named."""
+    to_delete = entities = 0
+    left_out: list[str] = []
+    for other, read in siblings:
+        listed = read() if read is not None else None
+        if listed is None or listed.deletion_blocker:
+            left_out.append(other.kind)
+            continue
+        searched = _blueprints_of(other, listed.blueprints, blueprints)
+        owned = {
+            (body["blueprint"], body["identifier"])
+            for body in _search_owned(client, searched, scope_of(other, subscription_id))
+        }
+        to_delete += len(owned - listed.keys)
+        entities += len(owned | listed.keys)
+    return DeletionTotals(to_delete=to_delete, entities=entities, left_out=tuple(left_out))
 
 
 def _owned_blueprints(
@@ -147,9 +239,14 @@ def _owned_blueprints(
     blueprint; we then look in the ones it writes now and the default ones, which never
     deletes what we cannot see (missing one only leaves a stale entity, never a wrong delete).
     """
+    return _blueprints_of(entry, {entity.blueprint for entity in snapshot.entities}, blueprints)
+
+
+def _blueprints_of(
+    entry: ResourceMapping, seen: set[str], blueprints: Sequence[dict[str, Any]]
+) -> list[str]:
     if entry.blueprints:
         return sorted(entry.blueprints)
-    seen = {entity.blueprint for entity in snapshot.entities}
     return sorted(seen | {blueprint["identifier"] for blueprint in blueprints})
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from azure_port_pipeline.defs.resources import AzureResource, PortResource
-from azure_port_pipeline.emulators.azure import AzureEmulator, generate_estate
+from azure_port_pipeline.emulators.azure import Actor, AzureEmulator, generate_estate
 from azure_port_pipeline.emulators.port import PortEmulator
 
 DEMO_CLIENT_ID = "azure-port-pipeline-demo"
@@ -164,30 +164,47 @@ class EstateChanges:
         )
 
 
+#: who changes the demo's estate, and with what (the change rows' changedBy and clientType)
+DEMO_AUTHORS = (
+    Actor("alex@contoso.com", client_type="Azure Portal"),
+    Actor("3c1d9a52-7f0b-4e8a-9a41-5d2c6e0b7f13", client_type="Terraform"),
+    Actor("sam@contoso.com", client_type="Azure CLI"),
+)
+
+
 def change_estate(azure: AzureEmulator, rng: random.Random, count: int) -> EstateChanges:
-    """Some creates, updates and deletes on enabled subscriptions, like a busy team's day."""
+    """Some creates, updates and deletes on enabled subscriptions, like a busy team's day.
+
+    The changes go through the emulator's write methods, the very ones its ARM PUT / PATCH /
+    DELETE handlers call after validating a request: each is recorded in `resourcechanges`
+    (visible to Resource Graph after the emulator's ingestion delay) and raises its Event
+    Grid event, exactly as an SDK write would, without going over HTTP (the demo's own
+    writes would otherwise show up in the request counters as if the pipeline had made them).
+    """
     estate = azure.estate
     disabled = set(estate.disabled_subscription_ids)
     enabled = [s for s in estate.subscription_ids if s not in disabled]
     operations = {"created": 0, "updated": 0, "deleted": 0}
     existed: dict[str, bool] = {}  # resource id -> did it exist before the burst
-    for _ in range(count):
+    for index in range(count):
+        author = DEMO_AUTHORS[index % len(DEMO_AUTHORS)]
         subscription_id = rng.choice(enabled)
         accounts = list(estate.resources(subscription_id, "Microsoft.Storage/storageAccounts"))
         if not accounts:
             continue
         victim = rng.choice(accounts)
         action = rng.choice(("created", "updated", "deleted"))
-        if action == "created":
+        if action == "created":  # a PUT of a new account
             clone = _clone(victim, rng)
             existed.setdefault(clone["id"], False)
-            azure.create_resource(clone)
-        elif action == "updated":
+            azure.put_resource(clone, actor=author)
+        elif action == "updated":  # a PATCH of its tags: ARM replaces them as a whole
             existed.setdefault(victim["id"], True)
-            azure.update_resource(victim["id"], {"tags.demo-touched": str(rng.randint(1, 10**6))})
-        else:
+            tags = {**(victim.get("tags") or {}), "demo-touched": str(rng.randint(1, 10**6))}
+            azure.put_resource({**victim, "tags": tags}, actor=author, http_method="PATCH")
+        else:  # a DELETE
             existed.setdefault(victim["id"], True)
-            azure.delete_resource(victim["id"])
+            azure.delete_resource(victim["id"], actor=author)
         operations[action] += 1
     exists = {resource_id: estate.get(resource_id) is not None for resource_id in existed}
     return EstateChanges(

@@ -5,6 +5,11 @@ daemon thread (HTTP/1.1 keep-alive, exact Content-Length, TLS when given a conte
 connection's handshake on its own thread), with start/stop and a context manager.
 `ShutdownSignals` lets a foreground `serve()` stop cleanly on SIGINT or SIGTERM even when
 its process inherited both as ignored (as background shells start their children).
+
+A server given its app's `RequestCounters` also serves them, ahead of the app and without
+authentication or counting itself: `GET /_emulator/counters` answers
+`{"total": n, "requests": {"METHOD /route": n}, "routes": {"/route": {"METHOD": n}}}` and
+`POST /_emulator/counters/reset` answers the same for the counts it cleared, atomically.
 """
 
 from __future__ import annotations
@@ -70,7 +75,8 @@ class Request:
 
 @dataclass
 class Response:
-    """What to answer: a JSON body (None: empty), or `drop` the connection unanswered."""
+    """What to answer: a JSON body (None: empty) or `raw` bytes as they are, or `drop` the
+    connection unanswered."""
 
     status: int
     body: Any = None
@@ -78,6 +84,7 @@ class Response:
     content_type: str = "application/json; charset=utf-8"
     close: bool = False  # say `Connection: close` and hang up after answering
     drop: bool = False  # hang up without answering, as a dying load balancer would
+    raw: bytes | None = None  # sent instead of `body`, unencoded (e.g. a proxy's HTML page)
 
 
 App = Callable[[Request], Response]
@@ -101,6 +108,30 @@ class RequestCounters:
     def clear(self) -> None:
         with self._lock:
             self._counts.clear()
+
+    def take(self) -> Counter[str]:
+        """The counts so far, cleared in the same step (nothing counted in between is lost)."""
+        with self._lock:
+            counts = Counter(self._counts)
+            self._counts.clear()
+            return counts
+
+
+COUNTERS_PATH = "/_emulator/counters"
+COUNTERS_RESET_PATH = "/_emulator/counters/reset"
+
+
+def counters_body(counts: Counter[str]) -> dict[str, Any]:
+    """Counts keyed "METHOD /route" as JSON: the keys as they are, and by route then method."""
+    routes: dict[str, dict[str, int]] = {}
+    for key, count in sorted(counts.items()):
+        method, _, route = key.partition(" ")
+        routes.setdefault(route or method, {})[method if route else ""] = count
+    return {
+        "total": sum(counts.values()),
+        "requests": dict(sorted(counts.items())),
+        "routes": routes,
+    }
 
 
 class Service(ABC):
@@ -129,6 +160,7 @@ class HttpServer(Service):
     product. idle_timeout: seconds a kept-alive connection may sit idle (None: forever).
     body_limit: bytes of body an app may get (larger ones: `Request.body_too_large`).
     compact_json: encode bodies without spaces. on_error: the answer when the app raises.
+    counters: the app's request counters, served at `/_emulator/counters` (None: not served).
     """
 
     def __init__(
@@ -144,8 +176,10 @@ class HttpServer(Service):
         idle_timeout: float | None = None,
         body_limit: int | None = None,
         compact_json: bool = False,
+        counters: RequestCounters | None = None,
     ) -> None:
         self.app = app
+        self.counters = counters
         self.on_error = on_error
         self.host, self.port = host, port
         self.tls = tls
@@ -174,6 +208,21 @@ class HttpServer(Service):
         )
         self._thread.start()
         return self.base_url
+
+    def serve_counters(self, request: Request) -> Response | None:
+        """The answer of a counters route, or None for any other request (the app's)."""
+        if self.counters is None:
+            return None
+        path = request.target.split("?", 1)[0].rstrip("/")
+        if path == COUNTERS_PATH:
+            if request.method != "GET":
+                return _not_allowed("GET")
+            return Response(200, counters_body(self.counters.snapshot()))
+        if path == COUNTERS_RESET_PATH:
+            if request.method != "POST":
+                return _not_allowed("POST")
+            return Response(200, counters_body(self.counters.take()))
+        return None
 
     def stop(self) -> None:
         if self._server is None:
@@ -286,14 +335,17 @@ class _Handler(BaseHTTPRequestHandler):
             read_body=lambda: self._read_body(length, owner.body_limit),
         )
         try:
-            response = owner.app(request)
+            response = owner.serve_counters(request) or owner.app(request)
         except Exception as error:  # an emulator bug: answer like a server would, keep serving
             response = owner.on_error(error)
         if response.drop:
             self._drop()
             return
         _ = request.body  # never leave an unread body in front of the next request
-        self._write(response, owner.separators)
+        try:
+            self._write(response, owner.separators)
+        except (ConnectionError, ssl.SSLError):  # the client gave up waiting (a timeout)
+            self.close_connection = True
 
     def _read_body(self, length: int, limit: int | None) -> tuple[bool, bytes]:
         if limit is not None and length > limit:
@@ -308,7 +360,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, response: Response, separators: tuple[str, str] | None) -> None:
         body = response.body
-        payload = b"" if body is None else json.dumps(body, separators=separators).encode()
+        if response.raw is not None:
+            payload = response.raw
+        else:
+            payload = b"" if body is None else json.dumps(body, separators=separators).encode()
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -324,6 +379,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _not_allowed(allowed: str) -> Response:
+    return Response(
+        405,
+        {"error": {"code": "MethodNotAllowed", "message": f"Use {allowed} on this route."}},
+        {"Allow": allowed},
+    )
 
 
 class _Empty:

@@ -126,7 +126,8 @@ def _schema_error(error: Any, raw: dict[str, Any], source: str) -> MappingConfig
         detail = f"missing required key {path[-1]!r}" if path else "missing required key"
         field = ".".join(str(p) for p in path[:-1]) or None
     else:
-        detail = f"{error['msg']} (got {_short(error.get('input'))})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        detail = f"{message} (got {_short(error.get('input'))})"
     return MappingConfigError(detail, source=source, index=index, kind=kind, field=field)
 
 
@@ -140,7 +141,9 @@ def _raw_entry(raw: dict[str, Any], index: int) -> Any:
 
 def _is_union_tag(part: Any) -> bool:
     """Pydantic puts the union member's name in `loc` (`str`, `SearchQuerySpec`); hide it."""
-    return isinstance(part, str) and (part in {"str", "list[...]"} or part.endswith("Spec"))
+    return isinstance(part, str) and (
+        part in {"str", "list[...]"} or part.endswith("Spec") or part.startswith("function-")
+    )
 
 
 def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -155,7 +158,7 @@ def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
         fields = getattr(model, "model_fields", {})
         match = next((info for name, info in fields.items() if part in (name, info.alias)), None)
         if match is None:
-            return []
+            continue  # a key of a `dict[str, X]` (a relation's name): the model stays X
         model = _model_in(match.annotation)
     return [info.alias or name for name, info in getattr(model, "model_fields", {}).items()]
 

@@ -5,6 +5,13 @@ integration's selector overrides (`apiVersion`, `resourceKinds` for the `cloudRe
 a mapping pasted from Port loads unchanged. Unlike Ocean, unknown keys are rejected
 (`extra="forbid"`): a typo such as `identifer` must fail loudly instead of mapping nothing.
 
+Every field is type-checked at load (strict: no `"yes"` for a boolean, no `"0.5"` for a
+number). jq fields must be YAML strings, with two exceptions where a YAML scalar is a
+meaningful jq literal: `selector.query` accepts `true`/`false` (a boolean is what it must
+yield), and a property or a search rule's `value` accepts a number or boolean (a constant).
+Anything else, `query: 5`, `identifier: 5`, a list where a mapping is expected, fails
+loading with its place, instead of failing every item at run time.
+
 Top-level defaults, read from port-labs/ocean `port_ocean/core/handlers/port_app_config/models.py`
 (class `PortAppConfig`): enableMergeEntity=True, deleteDependentEntities=True,
 createMissingRelatedEntities=True, entityDeletionThreshold=0.9 (older Ocean releases typed it
@@ -15,18 +22,65 @@ createMissingRelatedEntities=True, entityDeletionThreshold=0.9 (older Ocean rele
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 
-def _scalar_to_jq(value: Any) -> Any:
-    """YAML turns `query: true` or `title: 1` into non-strings; they are jq literals too."""
+def _jq_text(value: Any) -> Any:
+    """A jq expression is YAML text: quote it ('.id', '"literal"')."""
+    if isinstance(value, str):
+        return value
+    raise ValueError(
+        f"must be a jq expression written as a string (quote it: '.x' or '\"text\"'), "
+        f"not a {_yaml_type(value)}"
+    )
+
+
+def _jq_predicate(value: Any) -> Any:
+    """`query: true` is the jq literal `true`; a number or anything else can never be a
+    boolean, so it is refused here instead of failing every item at run time."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    raise ValueError(
+        f"must be a jq expression yielding a boolean, written as a string ('true', "
+        f"'.kind == \"x\"'), not a {_yaml_type(value)}"
+    )
+
+
+def _jq_literal(value: Any) -> Any:
+    """A property (or search rule value) may be a YAML number or boolean: a jq constant."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return str(value)
-    return value
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("must be a jq expression or a finite number")
+        return json.dumps(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError(
+        f"must be a jq expression written as a string, a number or a boolean, not a "
+        f"{_yaml_type(value)}"
+    )
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dt.date):
+        return "date"
+    return type(value).__name__
 
 
 def _date_to_text(value: Any) -> Any:
@@ -36,12 +90,15 @@ def _date_to_text(value: Any) -> Any:
     return value
 
 
-JqExpr = Annotated[str, BeforeValidator(_scalar_to_jq)]
+JqExpr = Annotated[str, BeforeValidator(_jq_text)]
+JqPredicate = Annotated[str, BeforeValidator(_jq_predicate)]
+JqLiteral = Annotated[str, BeforeValidator(_jq_literal)]
 ApiVersion = Annotated[str, BeforeValidator(_date_to_text)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # strict: YAML's own types must match (a boolean is `true`, not "yes" or 1)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
 
 class SearchRuleSpec(_Strict):
@@ -49,14 +106,38 @@ class SearchRuleSpec(_Strict):
 
     property: JqExpr
     operator: JqExpr
-    value: JqExpr
+    value: JqLiteral
+
+
+def _rule_or_query(value: Any) -> str:
+    """A nested query has `combinator`/`rules`; anything else is checked as a rule."""
+    nested = isinstance(value, dict) and ("combinator" in value or "rules" in value)
+    return "SearchQuerySpec" if nested else "SearchRuleSpec"
 
 
 class SearchQuerySpec(_Strict):
     """A relation (or team) given as a Port search query instead of an identifier."""
 
     combinator: JqExpr
-    rules: list[SearchRuleSpec | SearchQuerySpec]
+    rules: list[
+        Annotated[
+            Annotated[SearchRuleSpec, Tag("SearchRuleSpec")]
+            | Annotated[SearchQuerySpec, Tag("SearchQuerySpec")],
+            Discriminator(_rule_or_query),
+        ]
+    ]
+
+
+def _expr_or_query(value: Any) -> str:
+    """A mapping is a search query; anything else must be a jq expression (one error only)."""
+    return "SearchQuerySpec" if isinstance(value, dict) else "str"
+
+
+#: a jq expression, or a Port search query (a YAML mapping): a relation's or the team's value
+JqOrSearchQuery = Annotated[
+    Annotated[JqExpr, Tag("str")] | Annotated[SearchQuerySpec, Tag("SearchQuerySpec")],
+    Discriminator(_expr_or_query),
+]
 
 
 class EntityMappingsSpec(_Strict):
@@ -64,9 +145,9 @@ class EntityMappingsSpec(_Strict):
     title: JqExpr | None = None
     blueprint: JqExpr
     icon: JqExpr | None = None
-    team: JqExpr | SearchQuerySpec | None = None
-    properties: dict[str, JqExpr] = Field(default_factory=dict)
-    relations: dict[str, JqExpr | SearchQuerySpec] = Field(default_factory=dict)
+    team: JqOrSearchQuery | None = None
+    properties: dict[str, JqLiteral] = Field(default_factory=dict)
+    relations: dict[str, JqOrSearchQuery] = Field(default_factory=dict)
 
 
 class EntitySpec(_Strict):
@@ -83,7 +164,7 @@ class PortSpec(_Strict):
 
 
 class SelectorSpec(_Strict):
-    query: JqExpr
+    query: JqPredicate
     api_version: ApiVersion | None = Field(default=None, alias="apiVersion")
     resource_kinds: dict[str, ApiVersion] | None = Field(default=None, alias="resourceKinds")
 

@@ -11,7 +11,12 @@ with PortClient(settings) as client:
 """
 
 from azure_port_pipeline.port.client import PortClient
-from azure_port_pipeline.port.errors import PortApiError, PortAuthError
+from azure_port_pipeline.port.errors import (
+    PortApiError,
+    PortAuthError,
+    PortDeadlineError,
+    PortResponseError,
+)
 from azure_port_pipeline.port.metrics import PortMetrics
 from azure_port_pipeline.port.models import (
     BlueprintSetupReport,
@@ -20,20 +25,23 @@ from azure_port_pipeline.port.models import (
     SyncPlan,
     SyncReport,
 )
-from azure_port_pipeline.port.planner import plan_sync
+from azure_port_pipeline.port.planner import DeletionTotals, plan_sync
 from azure_port_pipeline.port.settings import PortConfigError, PortSettings
 from azure_port_pipeline.port.sync import apply_plan
 from azure_port_pipeline.port.transport import PortTokenCache
 
 __all__ = [
     "BlueprintSetupReport",
+    "DeletionTotals",
     "EntityKey",
     "EntityOutcome",
     "PortApiError",
     "PortAuthError",
     "PortClient",
     "PortConfigError",
+    "PortDeadlineError",
     "PortMetrics",
+    "PortResponseError",
     "PortSettings",
     "PortTokenCache",
     "SyncPlan",

@@ -40,3 +40,20 @@ class PortApiError(Exception):
 
 class PortAuthError(PortApiError):
     """Port refused the credentials or the token (check PORT_CLIENT_ID / PORT_CLIENT_SECRET)."""
+
+
+class PortResponseError(PortApiError):
+    """Port answered, but not what its API promises: a body that is not JSON, JSON of the
+    wrong shape (a list where an object belongs), or `ok: false` on a success status.
+
+    Nothing in such an answer is taken as confirmed: a write it answered is not counted as
+    written, a search it answered does not stand for "nothing found".
+    """
+
+
+class PortDeadlineError(PortApiError):
+    """A Port operation ran out of its total deadline (`PORT_DEADLINE_SECONDS`): retries,
+    waits Port asked for, the client's own pacing and token refreshes included.
+
+    `status`, `code` and `message` describe the last answer Port gave (None: no answer).
+    """

@@ -8,6 +8,7 @@ remaining requests over the time left until the reset; after a 429 every thread 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -42,17 +43,26 @@ class RateLimiter:
         self._pace_until = 0.0
         self._next_paced = 0.0
 
-    def acquire(self) -> float:
-        """Wait for this caller's turn; returns the seconds waited."""
+    def acquire(self, max_wait: float | None = None) -> float | None:
+        """Wait for this caller's turn; returns the seconds waited.
+
+        With `max_wait`, a turn further away than that is not taken (nothing is consumed,
+        nothing slept) and None comes back: the caller's deadline would pass first.
+        """
         with self._lock:
             now = self._clock()
             self._refill(now)
-            self._tokens -= 1.0
+            tokens = self._tokens - 1.0
             ready = max(now, self._paused_until)
-            if self._tokens < 0:
-                ready = max(ready, now + (-self._tokens) / self._rate)
-            if now < self._pace_until:
+            if tokens < 0:
+                ready = max(ready, now + (-tokens) / self._rate)
+            paced = now < self._pace_until
+            if paced:
                 ready = max(ready, self._next_paced)
+            if max_wait is not None and ready - now > max_wait:
+                return None
+            self._tokens = tokens
+            if paced:
                 self._next_paced = ready + self._pace_interval
         delay = ready - now
         if delay > 0:
@@ -88,18 +98,44 @@ class RateLimiter:
         self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
 
 
+def server_wait(status: int, headers: Mapping[str, str]) -> float | None:
+    """The wait Port asks for before retrying an answer with `status`, or None.
+
+    `Retry-After` on any retryable status (429, or a 503 during maintenance). Port's
+    `x-ratelimit-reset` only on a 429 whose `x-ratelimit-remaining` is used up (or absent):
+    it is on every answer, so on a 5xx, or on a 429 that some other limit caused, it says
+    nothing about when to retry and would be a long fixed wait for nothing.
+    """
+    value = headers.get("retry-after")
+    if value:
+        return _retry_after(value)
+    if status != 429:
+        return None
+    remaining = _number(headers.get("x-ratelimit-remaining"))
+    if remaining is not None and remaining > 0:
+        return None
+    return reset_seconds(headers.get("x-ratelimit-reset"))
+
+
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """The wait a throttled or unavailable answer asks for: Retry-After, else the reset."""
     value = headers.get("retry-after")
     if value:
-        seconds = _number(value)
+        seconds = _retry_after(value)
         if seconds is not None:
-            return max(seconds, 0.0)
-        try:
-            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-        except (TypeError, ValueError):
-            pass
+            return seconds
     return reset_seconds(headers.get("x-ratelimit-reset"))
+
+
+def _retry_after(value: str) -> float | None:
+    """`Retry-After` as seconds from now: a number of seconds or an HTTP date."""
+    seconds = _number(value)
+    if seconds is not None:
+        return max(seconds, 0.0)
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def reset_seconds(value: str | None) -> float | None:
@@ -116,6 +152,7 @@ def _number(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return None
+    return number if math.isfinite(number) else None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from azure_port_pipeline import envsettings
@@ -27,7 +30,11 @@ class PortSettings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="PORT_", frozen=True, extra="ignore", env_ignore_empty=True
+        env_prefix="PORT_",
+        frozen=True,
+        extra="ignore",
+        env_ignore_empty=True,
+        allow_inf_nan=False,  # `inf` seconds is no deadline, `nan` no number
     )
 
     base_url: str = DEFAULT_BASE_URL
@@ -39,13 +46,35 @@ class PortSettings(BaseSettings):
     requests_per_second: float = Field(default=20.0, gt=0)
     max_retries: int = Field(default=8, ge=0)
     backoff_base: float = Field(default=0.5, ge=0, description="first backoff, doubled per try")
-    backoff_max: float = Field(default=30.0, ge=0, description="cap of one backoff wait")
+    backoff_max: float = Field(default=5.0, ge=0, description="cap of one backoff wait")
     max_retry_wait: float = Field(default=60.0, ge=0, description="cap of a server-asked wait")
     retry_deadline: float = Field(default=600.0, gt=0, description="give up a request after")
+    deadline_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="total time of one Port operation (one bulk write, one search page, a "
+        "token fetch): attempts, retries, waits and token refresh included; "
+        "retry_deadline caps it too",
+    )
     token_refresh_margin: float = Field(default=300.0, ge=0)
     low_remaining_ratio: float = Field(
         default=0.05, ge=0, le=1, description="pace out requests below this share of the limit"
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return port_base_url(value)
+
+    @field_validator("installation_id")
+    @classmethod
+    def _installation_id(cls, value: str) -> str:
+        # it becomes part of the User-Agent that marks ownership: one plain, stable token
+        if not value.strip() or value != value.strip():
+            raise ValueError("must be a non-empty name without surrounding spaces")
+        if _UNSAFE_ID.search(value):
+            raise ValueError("must not contain control characters, ';', '(' or ')'")
+        return value
 
     @classmethod
     def from_env(
@@ -81,6 +110,61 @@ class PortSettings(BaseSettings):
     @property
     def api_url(self) -> str:
         return self.base_url.rstrip("/")
+
+
+_UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f;()]")
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
+
+
+def port_base_url(value: str) -> str:
+    """Port's API root: https, or http only to this machine (the emulator).
+
+    The client secret is sent to `{base_url}/v1/auth/access_token`: over http to another host
+    it would cross the network in clear text. The message never repeats the value.
+    """
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port that is not a number
+        host = parts.hostname
+    except ValueError:
+        raise ValueError("must be an http(s) URL with a valid host and port") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise ValueError("must be an https URL such as https://api.port.io")
+    if not host or not _valid_host(host):
+        raise ValueError("must be an https URL with a valid host name or IP address")
+    if scheme == "http" and not _is_loopback(host):
+        raise ValueError(
+            "must use https: over http the client secret would travel in clear text "
+            "(http is only allowed to 127.0.0.1, ::1 or localhost)"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query string or fragment")
+    if port == 0:
+        raise ValueError("must not use port 0")
+    return value
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return all(_HOST_LABEL.match(label) for label in host.rstrip(".").split("."))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _present(value: str | SecretStr | None) -> bool:

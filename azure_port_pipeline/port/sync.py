@@ -21,7 +21,12 @@ class PortWriter(Protocol):
     ) -> list[EntityOutcome]: ...
 
     def bulk_delete(
-        self, blueprint: str, identifiers: list[str], *, delete_dependents: bool
+        self,
+        blueprint: str,
+        identifiers: list[str],
+        *,
+        delete_dependents: bool,
+        foreign_cascade: bool = False,
     ) -> list[EntityOutcome]: ...
 
 
@@ -33,6 +38,7 @@ def apply_plan(
     merge: bool = True,
     create_missing_related_entities: bool = True,
     delete_dependents: bool = False,
+    foreign_cascade: bool = False,
 ) -> SyncReport:
     """Upsert by blueprint in relation order (targets first), then delete in reverse order.
 
@@ -59,9 +65,17 @@ def apply_plan(
             _count_upsert(report, outcome, planned_creates)
     for blueprint, identifiers in _deletes_by_blueprint(plan.delete, plan.relation_order):
         for outcome in client.bulk_delete(
-            blueprint, identifiers, delete_dependents=delete_dependents
+            blueprint,
+            identifiers,
+            delete_dependents=delete_dependents,
+            foreign_cascade=foreign_cascade,
         ):
-            if outcome.ok:
+            _note_foreign_dependents(report, outcome, cascaded=foreign_cascade)
+            if outcome.kept_for_foreign_dependents:  # kept on purpose: not a Port failure
+                report.kept_for_foreign_dependents += 1
+            elif outcome.already_gone:  # deleted by someone else first: not this run's work
+                report.already_gone += 1
+            elif outcome.ok:
                 report.deleted += 1
             else:
                 _count_failure(report, outcome)
@@ -80,6 +94,28 @@ def _count_upsert(report: SyncReport, outcome: EntityOutcome, creates: set[Entit
         report.created += 1
     else:
         report.updated += 1
+
+
+def _note_foreign_dependents(report: SyncReport, outcome: EntityOutcome, *, cascaded: bool) -> None:
+    """List the entities written by others that depend on one this run deleted or kept."""
+    if outcome.kept_for_foreign_dependents:
+        fate = "kept: the entity it depends on was not deleted"
+    elif not outcome.ok:
+        fate = "untouched: deleting the entity it depends on failed"
+    elif cascaded:
+        fate = "deleted with it by Port's cascade (AZURE_PORT_FOREIGN_CASCADE=true)"
+    else:
+        fate = "kept: its target went without cascade; Port clears relations to it"
+    for blueprint, identifier in outcome.foreign_dependents:
+        report.foreign_dependents.append(
+            {
+                "blueprint": blueprint,
+                "identifier": identifier,
+                "depends_on_blueprint": outcome.blueprint,
+                "depends_on": outcome.identifier,
+                "outcome": fate,
+            }
+        )
 
 
 def _count_failure(report: SyncReport, outcome: EntityOutcome) -> None:

@@ -161,3 +161,74 @@ def test_numeric_settings_and_graph_limits():
         AzureSettings.from_env({"AZURE_RETRY_TOTAL": "many"})
     with pytest.raises(AzureConfigError, match="1000"):
         AzureSettings.from_env({"AZURE_GRAPH_BATCH_SIZE": "5000"})
+
+
+SECRET = "do-not-show-this-secret"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AZURE_ARM_ENDPOINT", "::::"),
+        ("AZURE_ARM_ENDPOINT", "https://"),
+        ("AZURE_ARM_ENDPOINT", "http://management.azure.com"),
+        ("AZURE_ARM_ENDPOINT", "https://management azure com"),
+        ("AZURE_ARM_ENDPOINT", "https://host:port"),
+        ("AZURE_ARM_ENDPOINT", "https://user:pw@management.azure.com"),
+        ("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com?x=1"),
+        ("AZURE_AUTHORITY_HOST", "htps://login.microsoftonline.com"),
+        ("AZURE_RG_TAGS_INCLUDE", '{"a": [1, 2]}'),
+        ("AZURE_RG_TAGS_INCLUDE", '{"a": {"b": "c"}}'),
+        ("AZURE_RG_TAGS_EXCLUDE", '{"a": 1}'),
+        ("AZURE_RG_TAGS_EXCLUDE", '{"a": null}'),
+        ("AZURE_RESOURCE_GROUP_TAG_FILTERS", '{"include": {"a": [1, 2]}}'),
+        ("AZURE_RESOURCE_GROUP_TAG_FILTERS", '{"exclude": {"a": true}}'),
+        ("AZURE_TIMEOUT", "0"),
+        ("AZURE_TIMEOUT", "-1"),
+        ("AZURE_TIMEOUT", "inf"),
+        ("AZURE_TIMEOUT", "nan"),
+        ("AZURE_DEADLINE_SECONDS", "0"),
+        ("AZURE_DEADLINE_SECONDS", "inf"),
+        ("AZURE_RETRY_TOTAL", "-1"),
+        ("AZURE_RETRY_BACKOFF_FACTOR", "-0.5"),
+        ("AZURE_RETRY_BACKOFF_FACTOR", "inf"),
+        ("AZURE_RETRY_BACKOFF_MAX", "-1"),
+        ("AZURE_GRAPH_PAGE_SIZE", "0"),
+        ("AZURE_GRAPH_BATCH_SIZE", "1001"),
+        ("AZURE_GRAPH_MAX_THROTTLE_WAITS", "-1"),
+        ("AZURE_GRAPH_MAX_WAIT_SECONDS", "-1"),
+        ("AZURE_GRAPH_MAX_WAIT_SECONDS", "nan"),
+    ],
+)
+def test_bad_values_fail_at_load_naming_the_variable_never_a_secret(variable, value):
+    env = {
+        "AZURE_TENANT_ID": "tenant",
+        "AZURE_CLIENT_ID": "client",
+        "AZURE_CLIENT_SECRET": SECRET,
+        variable: value,
+    }
+    with pytest.raises(AzureConfigError) as raised:
+        AzureSettings.from_env(env)
+    message = str(raised.value)
+    assert variable in message
+    assert SECRET not in message
+    assert "pw@" not in message  # a URL's credentials are not repeated either
+
+
+def test_good_endpoints_and_tag_filters_still_load():
+    settings = AzureSettings.from_env(
+        {
+            "AZURE_ARM_ENDPOINT": "https://[::1]:8443/",
+            "AZURE_AUTHORITY_HOST": "login.microsoftonline.us",
+            "AZURE_RG_TAGS_INCLUDE": '{"env": "prod"}',
+            "AZURE_RG_TAGS_EXCLUDE": "team=legacy",
+            "AZURE_DEADLINE_SECONDS": "3",
+        }
+    )
+    assert settings.resolved_arm_endpoint == "https://[::1]:8443"
+    assert settings.resolved_authority_host == "https://login.microsoftonline.us"
+    assert (settings.rg_tags_include, settings.rg_tags_exclude) == (
+        {"env": "prod"},
+        {"team": "legacy"},
+    )
+    assert settings.deadline_seconds == 3

@@ -22,7 +22,7 @@ from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
 from azure_port_pipeline.defs.factory import build_definitions
 from azure_port_pipeline.defs.headless import discover, discover_and_sync, sync_partition
-from azure_port_pipeline.defs.jobs import FRESHNESS_JOB, SUBSCRIPTION_NAME_TAG
+from azure_port_pipeline.defs.jobs import FRESHNESS_JOB, MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.schedules import FULL_RESYNC_SCHEDULE
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
@@ -40,6 +40,7 @@ def evaluate_discovery(
         instance=pipeline.instance,
         cursor=cursor,
         resources=resources or dict(pipeline.defs.resources),
+        definitions=pipeline.defs,
     ) as context:
         result = sensor(context)
     assert isinstance(result, SensorResult)
@@ -56,15 +57,21 @@ def test_discovery_adds_enabled_subscriptions_and_requests_their_full_sync(
     ]
     assert sorted(added) == sorted(pipeline.enabled_subscriptions)
     assert pipeline.azure.estate.disabled_subscription_ids[0] not in added
-    requests = result.run_requests
-    assert sorted(r.partition_key for r in requests) == sorted(added)
-    assert len({r.run_key for r in requests}) == len(requests)
-    assert all(
-        r.run_config["resources"]["sync_options"]["config"]["mode"] == "full" for r in requests
-    )
-    for request in requests:
-        name = pipeline.azure.estate.subscription(request.partition_key)["displayName"]
-        assert request.tags[SUBSCRIPTION_NAME_TAG] == name
+    (request,) = result.run_requests  # one backfill: see test_backfills.py
+    assert request.tags[MODE_TAG] == "full"
+
+
+@pytest.mark.e2e
+def test_runs_of_a_many_subscription_backfill_are_tagged_with_their_subscription_name(
+    pipeline: Pipeline,
+) -> None:
+    """Backfill tags are shared by its runs: each run names its subscription once Azure did."""
+    summaries = discover_and_sync(pipeline.defs, pipeline.instance)
+    assert len(summaries) == len(pipeline.enabled_subscriptions) > 1
+    for run in pipeline.instance.get_runs():
+        subscription_id = run.tags["dagster/partition"]
+        name = pipeline.azure.estate.subscription(subscription_id)["displayName"]
+        assert run.tags[SUBSCRIPTION_NAME_TAG] == name
 
 
 def test_discovery_is_quiet_when_nothing_is_new_and_reports_vanished_subscriptions(

@@ -243,23 +243,89 @@ def test_partitions_are_the_enabled_subscriptions(pipeline: Pipeline) -> None:
     assert sorted(partitions) == sorted(pipeline.enabled_subscriptions)
 
 
-def test_mass_disappearance_beyond_the_threshold_deletes_nothing(pipeline: Pipeline) -> None:
+def test_the_last_resource_of_a_kind_is_deleted(pipeline: Pipeline) -> None:
+    """The deletion threshold is judged over the subscription: emptying a kind is ordinary."""
     discover_and_sync(pipeline.defs, pipeline.instance)
     subscription_id = pipeline.enabled_subscriptions[0]
     vms = sorted(
         i for (bp, i) in port_state(pipeline, subscription_id) if "/virtualmachines/" in i.lower()
     )
     assert len(vms) >= 3
-    for body in list(pipeline.azure.estate.resources(subscription_id, VMS)):
+    bodies = list(pipeline.azure.estate.resources(subscription_id, VMS))
+    for body in bodies[1:]:
         pipeline.azure.delete_resource(body["id"])
+    assert sync_partition(pipeline.defs, pipeline.instance, subscription_id).success
+    pipeline.azure.delete_resource(bodies[0]["id"])  # the last one: 1 of 1 in its scope
 
     summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
 
     assert summary.success
-    assert all(pipeline.port.entity("azureCloudResource", i) is not None for i in vms)
+    assert all(pipeline.port.entity("azureCloudResource", i) is None for i in vms)
     vm_sync = materialization(pipeline, ["port_sync", "virtual_machines"], subscription_id)
-    assert vm_sync["deleted"] == 0
-    assert "threshold" in vm_sync["deletion_skipped_reason"]
+    assert vm_sync["deleted"] == 1 and vm_sync["deletion_skipped_reason"] == ""
+    assert vm_sync["subscription_would_delete"] == 1
+    assert vm_sync["subscription_entities"] > 20
+    assert summary.checks["port_sync/virtual_machines:azure_port_counts_match"] is True
+
+
+def test_a_whole_subscription_wipe_deletes_nothing_and_says_why(pipeline: Pipeline) -> None:
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    subscription_id = pipeline.enabled_subscriptions[0]
+    before = port_state(pipeline, subscription_id)
+    for group in pipeline.azure.estate.resource_groups(subscription_id):
+        pipeline.azure.delete_resource(group["id"])  # every group, with its resources
+
+    summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
+
+    assert summary.success, "a refused mass deletion is reported, not a crashed run"
+    assert port_state(pipeline, subscription_id) == before  # not one entity deleted
+    assert summary.totals["deleted"] == 0
+    groups = materialization(pipeline, ["port_sync", "resource_groups"], subscription_id)
+    total = len(before)
+    reason = groups["deletion_skipped_reason"]
+    assert f"would delete {total - 1} of the {total} entities of this subscription" in reason
+    assert "Azure now lists only 1 of them" in reason and "nothing deleted" in reason
+    assert summary.checks["port_sync/resource_groups:azure_port_counts_match"] is False
+    assert summary.checks["port_sync/storage_accounts:azure_port_counts_match"] is False
+    assert summary.checks["port_sync/subscription:azure_port_counts_match"] is True
+
+
+def test_a_foreign_entity_relating_to_a_deleted_group_stays_and_is_reported(
+    pipeline: Pipeline,
+) -> None:
+    """The default mapping deletes with deleteDependentEntities: true (Port's default)."""
+    discover_and_sync(pipeline.defs, pipeline.instance)
+    subscription_id = pipeline.enabled_subscriptions[0]
+    group = pipeline.azure.estate.resource_groups(subscription_id)[0]
+    group_id = next(
+        i
+        for (bp, i) in port_state(pipeline, subscription_id)
+        if bp == "azureResourceGroup" and i.lower() == group["id"].lower()
+    )
+    theirs = {
+        "identifier": "runbook-42",
+        "title": "runbook",
+        "relations": {"resource_group": group_id},
+    }
+    pipeline.port.put_entity("azureCloudResource", theirs, datasource="another-integration/1.0")
+    pipeline.azure.delete_resource(group["id"])  # the group and its resources
+
+    summary = sync_partition(pipeline.defs, pipeline.instance, subscription_id)
+
+    assert summary.success
+    assert pipeline.port.entity("azureResourceGroup", group_id) is None
+    expected = expected_from_estate(pipeline, subscription_id)
+    ours = port_state(pipeline, subscription_id)
+    del ours[("azureSubscription", f"/subscriptions/{subscription_id}")]
+    assert ours.keys() == expected.keys()  # the group's resources are gone too
+    kept = pipeline.port.entity("azureCloudResource", "runbook-42")
+    assert kept is not None and kept["datasource"] == "another-integration/1.0"
+    groups = materialization(pipeline, ["port_sync", "resource_groups"], subscription_id)
+    assert groups["deleted"] == 1 and groups["foreign_dependents"] == 1
+    table = groups["foreign_dependent_entities"]
+    assert [(row.data["identifier"], row.data["depends_on"]) for row in table.records] == [
+        ("runbook-42", group_id)
+    ]
 
 
 def test_no_secret_reaches_the_event_log(pipeline: Pipeline) -> None:

@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1600, "height": 1400}  # tall enough for the whole port_sync graph
+VIEWPORT = {"width": 1600, "height": 2200}  # tall enough for the whole port_sync graph
 
 T = TypeVar("T")
 

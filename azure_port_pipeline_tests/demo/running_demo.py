@@ -26,6 +26,7 @@ from azure_port_pipeline_tests.paths import PROJECT_ROOT
 CODE_LOCATION = "azure_port_pipeline"
 REPOSITORY = {"repositoryName": "__repository__", "repositoryLocationName": CODE_LOCATION}
 SYNC_JOB = "azure_port_sync"
+ASSET_JOB = "__ASSET_JOB"  # the implicit asset job a backfill's runs use
 SYNC_BOUND_SECONDS = 540  # every subscription synced, on a loaded machine
 STOP_BOUND_SECONDS = 120  # SIGINT to exit, then the process group is killed
 
@@ -109,9 +110,7 @@ class RunningDemo:
             failed = [run for run in runs if run["status"] == "FAILURE"]
             assert not failed, f"failed runs: {failed}\n{self.output()}"
             synced = {
-                partition_of(run)
-                for run in runs
-                if run["jobName"] == SYNC_JOB and run["status"] == "SUCCESS"
+                partition_of(run) for run in runs if is_sync_run(run) and run["status"] == "SUCCESS"
             }
             if len(synced) >= self.subscriptions:
                 return runs
@@ -180,6 +179,11 @@ def _in(pid: int, sessions: set[int]) -> bool:
         return os.getpgid(pid) in sessions or os.getsid(pid) in sessions
     except ProcessLookupError:
         return False
+
+
+def is_sync_run(run: dict[str, Any]) -> bool:
+    """A sync of one subscription: the schedule's job, or a run of a discovery backfill."""
+    return run["jobName"] in (SYNC_JOB, ASSET_JOB) and partition_of(run) is not None
 
 
 def partition_of(run: dict[str, Any]) -> str | None:

@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from azure_port_pipeline.defs.jobs import TRIGGER_TAG
 from azure_port_pipeline_tests.demo.browser import chromium_page, in_own_thread
 from azure_port_pipeline_tests.demo.dagster_ui import SETTLE_TIMEOUT_MS, DagsterUI
 from azure_port_pipeline_tests.demo.running_demo import (
     CODE_LOCATION,
     REPOSITORY,
-    SYNC_JOB,
     RunningDemo,
+    is_sync_run,
     partition_of,
 )
 from azure_port_pipeline_tests.paths import PROJECT_ROOT
@@ -52,6 +53,9 @@ AUTOMATION = [
 FRESHNESS_JOB = "azure_port_freshness"
 PLOTTED = ["created", "updated", "seconds"]
 SHOWN_ASSET = "storage_accounts"  # the asset whose pages are opened
+#: Assets without checks of their own: the blueprints, and the subscription's listing barrier.
+UNCHECKED = {"port/blueprints", "port_entities/subscription_listing"}
+BACKFILL_CLOSE_BOUND_SECONDS = 300  # its runs are done; the daemon marks it, on a loaded machine
 RESYNC_EVERY_SECONDS = 300  # the demo's full resync cron: */5
 QUIET_WINDOW_SECONDS = 180  # launching the freshness check and reading the check pages
 
@@ -103,6 +107,16 @@ SUBSCRIPTION_CREATES = """
 """
 
 
+BACKFILLS_QUERY = """
+{ partitionBackfillsOrError { ... on PartitionBackfills { results {
+    id status partitionNames tags { key value } } } } }
+"""
+
+
+def _tag(item: dict, key: str) -> str | None:
+    return next((tag["value"] for tag in item["tags"] if tag["key"] == key), None)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -117,15 +131,26 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
 
 @pytest.mark.timeout(900)
 def test_discovery_syncs_every_subscription_without_a_click(demo: RunningDemo) -> None:
-    syncs = [run for run in demo.runs() if run["jobName"] == SYNC_JOB]
+    syncs = [run for run in demo.runs() if is_sync_run(run)]
     synced = {partition_of(run) for run in syncs if run["status"] == "SUCCESS"}
     assert len(synced) == SUBSCRIPTIONS
     assert synced == set(_subscriptions(demo))
-    # Launched by the discovery sensor or the resync schedule, never by hand.
+    # Launched by the discovery sensor's backfill or the resync schedule, never by hand.
     assert all(
-        {"dagster/sensor_name", "dagster/schedule_name"} & {tag["key"] for tag in run["tags"]}
+        {"dagster/backfill", "dagster/schedule_name"} & {tag["key"] for tag in run["tags"]}
         for run in syncs
     ), [run["tags"] for run in syncs]
+    # One backfill for the tick that found them; the backfill daemon closes it after its runs.
+    deadline = time.monotonic() + BACKFILL_CLOSE_BOUND_SECONDS
+    while True:
+        backfills = demo.graphql(BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
+        discovery = [b for b in backfills if _tag(b, TRIGGER_TAG) == "discovery"]
+        assert len(discovery) == 1, backfills
+        if discovery[0]["status"] != "REQUESTED" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert discovery[0]["status"] == "COMPLETED_SUCCESS", discovery
+    assert set(discovery[0]["partitionNames"]) == synced
 
 
 @pytest.mark.timeout(1500)
@@ -147,6 +172,7 @@ def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
                 _partitions(ui, subscriptions)
                 _plots(ui)
                 _automation(ui)
+                _discovery_backfill(ui, demo)
                 _wait_for_a_quiet_window(demo)
                 _launch_the_freshness_check(ui)
                 _checks(ui, groups)
@@ -253,7 +279,7 @@ def _launch_the_freshness_check(ui: DagsterUI) -> None:
 def _checks(ui: DagsterUI, groups: dict[str, list[str]]) -> None:
     # Every asset of both groups, on their lineage pages: "Asset checks N / N Passed".
     for group, checks in CHECKS.items():
-        names = [key.split("/")[-1] for key in groups[group] if key != "port/blueprints"]
+        names = [key.split("/")[-1] for key in groups[group] if key not in UNCHECKED]
         ui.asset_graph(group, names)
         for name in names:
             expect(ui.graph_node(name)).to_contain_text(f"{len(checks)} / {len(checks)} Passed")
@@ -303,6 +329,21 @@ def _automation(ui: DagsterUI) -> None:
     ui.screenshot("automation")
 
 
+def _discovery_backfill(ui: DagsterUI, demo: RunningDemo) -> None:
+    """Discovery's backfill has a page of its own (Runs → Backfills), with its partitions."""
+    backfills = demo.graphql(BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
+    backfill_id = next(b["id"] for b in backfills if _tag(b, TRIGGER_TAG) == "discovery")
+    ui.open(f"/runs/b/{backfill_id}")
+    expect(ui.page.get_by_text(backfill_id).first).to_be_visible(timeout=SETTLE_TIMEOUT_MS)
+    # Its assets with their partitions' progress, and its status.
+    for asset in ("port/blueprints", "port_sync/subscription", "port_sync/storage_accounts"):
+        expect(ui.page.locator(f'a[href="/assets/{asset}"]').first).to_be_visible(
+            timeout=SETTLE_TIMEOUT_MS
+        )
+    expect(ui.page.get_by_text("Succeeded", exact=True).first).to_be_visible()
+    ui.screenshot("discovery-backfill")
+
+
 # -- GraphQL complements -----------------------------------------------------------------------
 
 
@@ -331,7 +372,7 @@ def _every_check_passes_for_every_subscription(
     failing = []
     for group, checks in CHECKS.items():
         for key in groups[group]:
-            if key == "port/blueprints":
+            if key in UNCHECKED:
                 continue
             for check in checks:
                 executions = demo.graphql(

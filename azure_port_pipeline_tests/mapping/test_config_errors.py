@@ -138,3 +138,121 @@ resources:
     assert "apiVersoin" in message
     assert "resources[1] (kind 'Microsoft.Compute/virtualMachines')" in message
     assert "colour" in message
+
+
+WRONG_TYPES = """
+deleteDependentEntities: {dde}
+entityDeletionThreshold: {threshold}
+resources:
+  - kind: Microsoft.Storage/storageAccounts
+    selector: {{query: {query}, apiVersion: '2023-01-01'}}
+    port:
+      itemsToParse: {items}
+      itemsToParseTopLevelTransform: {transform}
+      entity:
+        mappings:
+          identifier: {identifier}
+          title: {title}
+          blueprint: '"azureCloudResource"'
+          team: {team}
+          properties: {properties}
+          relations: {relations}
+"""
+GOOD = {
+    "dde": "true",
+    "threshold": "0.9",
+    "query": "'true'",
+    "items": ".properties.x",
+    "transform": "true",
+    "identifier": ".id",
+    "title": ".name",
+    "team": ".tags.team",
+    "properties": "{location: .location}",
+    "relations": "{resource_group: .id}",
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "index", "field", "expected"),
+    [
+        ("query", "5", 0, "selector.query", "yielding a boolean"),
+        ("query", "[a, b]", 0, "selector.query", "not a list"),
+        ("properties", "[location, type]", 0, "port.entity.mappings.properties", "dictionary"),
+        ("properties", "'.location'", 0, "port.entity.mappings.properties", "dictionary"),
+        ("properties", "{tags: {a: b}}", 0, "port.entity.mappings.properties.tags", "mapping"),
+        ("properties", "{tags: null}", 0, "port.entity.mappings.properties.tags", "null"),
+        ("identifier", "5", 0, "port.entity.mappings.identifier", "not a number"),
+        ("identifier", "true", 0, "port.entity.mappings.identifier", "not a boolean"),
+        ("identifier", "[.id]", 0, "port.entity.mappings.identifier", "not a list"),
+        ("title", "1", 0, "port.entity.mappings.title", "not a number"),
+        ("team", "5", 0, "port.entity.mappings.team", "not a number"),
+        (
+            "relations",
+            "{resource_group: 5}",
+            0,
+            "port.entity.mappings.relations.resource_group",
+            "not a number",
+        ),
+        ("relations", "[.id]", 0, "port.entity.mappings.relations", "dictionary"),
+        ("items", "5", 0, "port.itemsToParse", "not a number"),
+        ("transform", "'no'", 0, "port.itemsToParseTopLevelTransform", "valid boolean"),
+        ("dde", "'yes'", None, "deleteDependentEntities", "valid boolean"),
+        ("dde", "1", None, "deleteDependentEntities", "valid boolean"),
+        ("threshold", "'0.5'", None, "entityDeletionThreshold", "valid number"),
+        ("threshold", "true", None, "entityDeletionThreshold", "valid number"),
+    ],
+)
+def test_every_field_is_type_checked_at_load_with_its_place(
+    tmp_path: Path, key: str, value: str, index: int | None, field: str, expected: str
+) -> None:
+    error = load_bad(tmp_path, WRONG_TYPES.format(**{**GOOD, key: value}))
+    assert (error.index, error.field) == (index, field)
+    if index is not None:
+        assert error.kind == "Microsoft.Storage/storageAccounts"
+        assert "resources[0] (kind 'Microsoft.Storage/storageAccounts')" in str(error)
+    assert field in str(error) and expected in str(error)
+    assert "Value error" not in str(error)
+
+
+def test_several_wrong_types_are_all_named_at_once(tmp_path: Path) -> None:
+    values = {
+        **GOOD,
+        "query": "5",
+        "identifier": "5",
+        "properties": "[a]",
+        "dde": "'no'",
+        "relations": "{r: {combinator: '\"and\"', rules: [{property: 1, operator: x, value: .y}]}}",
+    }
+    message = str(load_bad(tmp_path, WRONG_TYPES.format(**values)))
+    assert "5 problems in all" in message
+    for place in (
+        "selector.query",
+        "port.entity.mappings.identifier",
+        "port.entity.mappings.properties",
+        "deleteDependentEntities",
+        "port.entity.mappings.relations.r.rules.0.property",
+    ):
+        assert place in message
+
+
+def test_yaml_scalars_that_are_meaningful_jq_literals_still_load() -> None:
+    values = {
+        **GOOD,
+        "query": "true",
+        "threshold": "1",
+        "properties": "{location: .location, managed: true, tier: 2, ratio: 0.5}",
+        "relations": (
+            "{owners: {combinator: '\"and\"', rules: "
+            "[{property: '\"size\"', operator: '\">\"', value: 3}]}}"
+        ),
+    }
+    config = load_mapping_text(WRONG_TYPES.format(**values))
+    mappings = config.entries[0].spec.port.entity.mappings
+    assert config.entries[0].spec.selector.query == "true"
+    assert dict(mappings.properties) == {
+        "location": ".location",
+        "managed": "true",
+        "tier": "2",
+        "ratio": "0.5",
+    }
+    assert config.entity_deletion_threshold == 1.0

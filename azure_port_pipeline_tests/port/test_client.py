@@ -223,23 +223,123 @@ def test_search_owned_pages_and_sees_only_this_scope(
     assert client.search_owned("azureResourceGroup", "sub-9:x") == []
 
 
-def test_deletes_with_and_without_dependents(emulator: PortEmulator, client: PortClient) -> None:
-    rgs = resource_groups(3)
+#: Alerts must relate to a resource group: Port refuses to delete a group alerts relate to
+#: unless `delete_dependents=true`, and then deletes the alerts too, whoever wrote them.
+ALERT = {
+    "identifier": "alert",
+    "title": "Alert",
+    "schema": {"properties": {}},
+    "relations": {
+        "resource_group": {"target": "azureResourceGroup", "required": True, "many": False}
+    },
+}
+THEIRS = "another-integration/2.0 (installation=x)"
+
+
+def test_deletes_cascade_only_into_dependents_this_installation_owns(
+    emulator: PortEmulator, client: PortClient
+) -> None:
+    emulator.add_blueprint(ALERT)
+    rgs = resource_groups(4)
     client.bulk_upsert(rgs, scope=SCOPE)
-    resource = cloud_resources(1, rgs[0].identifier)
-    client.bulk_upsert(resource, scope="sub-1:cloudResource")
+    ours = Entity("alert", "ours", relations={"resource_group": rgs[0].identifier})
+    client.bulk_upsert([ours], scope="sub-1:alerts")
+    theirs = {"identifier": "theirs", "relations": {"resource_group": rgs[1].identifier}}
+    emulator.put_entity("alert", theirs, datasource=THEIRS)
     ids = [rg.identifier for rg in rgs] + ["never-existed"]
+
+    refused = {
+        o.identifier: o
+        for o in client.bulk_delete("azureResourceGroup", ids[:2], delete_dependents=False)
+    }
+    assert (refused[ids[0]].ok, refused[ids[0]].status, refused[ids[0]].code) == (
+        False,
+        403,
+        "has_dependents",
+    )
+    assert refused[ids[1]].kept_for_foreign_dependents
+    assert emulator.entity_count("azureResourceGroup") == 4
+
     outcomes = {
         o.identifier: o
-        for o in client.bulk_delete("azureResourceGroup", ids, delete_dependents=False)
+        for o in client.bulk_delete("azureResourceGroup", ids, delete_dependents=True)
     }
-    assert (outcomes[rgs[0].identifier].ok, outcomes[rgs[0].identifier].status) == (False, 403)
-    assert outcomes[rgs[0].identifier].code == "has_dependents"
-    assert all(outcomes[i].ok for i in ids[1:])
-    assert [e["identifier"] for e in emulator.entities("azureResourceGroup")] == [ids[0]]
-    [outcome] = client.bulk_delete("azureResourceGroup", [ids[0]], delete_dependents=True)
-    assert outcome.ok and outcome.operation == "delete"
-    assert emulator.entity_count() == 0  # the dependent resource went too
+
+    assert outcomes[ids[0]].ok and outcomes[ids[0]].foreign_dependents == ()
+    assert emulator.entity("alert", "ours") is None  # cascaded into: it was ours
+    kept = outcomes[ids[1]]
+    assert kept.kept_for_foreign_dependents and not kept.ok and kept.operation == "delete"
+    assert kept.foreign_dependents == (("alert", "theirs"),)
+    assert "alert/theirs" in (kept.message or "")
+    assert kept.as_dict()["foreign_dependents"] == [["alert", "theirs"]]
+    assert all(outcomes[i].ok for i in ids[2:])
+    assert [e["identifier"] for e in emulator.entities("azureResourceGroup")] == [ids[1]]
+    assert emulator.entity("alert", "theirs") is not None  # never touched
+
+
+def test_dependents_that_cannot_be_checked_are_never_cascaded_into(
+    emulator: PortEmulator, client: PortClient
+) -> None:
+    emulator.add_blueprint(ALERT)
+    rgs = resource_groups(2)
+    client.bulk_upsert(rgs, scope=SCOPE)
+    client.bulk_upsert(
+        [Entity("alert", "ours", relations={"resource_group": rgs[0].identifier})],
+        scope="sub-1:alerts",
+    )
+    emulator.faults.fail_next(10, 400, route="POST /v1/entities/search")
+
+    outcomes = client.bulk_delete(
+        "azureResourceGroup", [rg.identifier for rg in rgs], delete_dependents=True
+    )
+
+    refused, leaf = outcomes
+    assert (refused.ok, refused.code) == (False, "has_dependents")
+    assert "could not be checked, so nothing was cascaded" in (refused.message or "")
+    assert leaf.ok
+    assert emulator.entity("alert", "ours") is not None
+    assert emulator.entity("azureResourceGroup", rgs[0].identifier) is not None
+
+
+def test_foreign_cascade_is_an_explicit_opt_in(emulator: PortEmulator, client: PortClient) -> None:
+    emulator.add_blueprint(ALERT)
+    rgs = resource_groups(2)
+    client.bulk_upsert(rgs, scope=SCOPE)
+    theirs = {"identifier": "theirs", "relations": {"resource_group": rgs[0].identifier}}
+    emulator.put_entity("alert", theirs, datasource=THEIRS)
+
+    outcomes = client.bulk_delete(
+        "azureResourceGroup",
+        [rg.identifier for rg in rgs],
+        delete_dependents=True,
+        foreign_cascade=True,
+    )
+
+    assert all(o.ok for o in outcomes)
+    assert outcomes[0].foreign_dependents == (("alert", "theirs"),)  # reported as deleted
+    assert emulator.entity_count() == 0
+
+
+def test_a_foreign_entity_under_an_optional_relation_stays_and_is_reported(
+    emulator: PortEmulator, client: PortClient
+) -> None:
+    rgs = resource_groups(2)
+    client.bulk_upsert(rgs, scope=SCOPE)
+    client.bulk_upsert(cloud_resources(2, rgs[0].identifier), scope="sub-1:storage")
+    theirs = {"identifier": "theirs", "relations": {"resource_group": rgs[0].identifier}}
+    emulator.put_entity("azureCloudResource", theirs, datasource=THEIRS)
+
+    outcomes = client.bulk_delete(
+        "azureResourceGroup", [rg.identifier for rg in rgs], delete_dependents=True
+    )
+
+    assert all(o.ok for o in outcomes)
+    assert outcomes[0].foreign_dependents == (("azureCloudResource", "theirs"),)
+    assert outcomes[1].foreign_dependents == ()
+    assert emulator.entity_count("azureResourceGroup") == 0
+    kept = emulator.entity("azureCloudResource", "theirs")
+    assert kept is not None and kept["relations"] == {"resource_group": None}
+    assert emulator.entity_count("azureCloudResource") == 3  # no cascade: ours wait their turn
 
 
 def test_bulk_delete_uses_100_per_request(emulator: PortEmulator, client: PortClient) -> None:

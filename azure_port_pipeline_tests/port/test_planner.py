@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from azure_port_pipeline.entities import Entity
-from azure_port_pipeline.port import SyncPlan, plan_sync
+from azure_port_pipeline.port import DeletionTotals, SyncPlan, plan_sync
 from azure_port_pipeline.port.compare import entity_matches
 from azure_port_pipeline.port.planner import deletion_guard
 
@@ -174,30 +174,180 @@ def test_incomplete_listing_deletes_nothing(
 
 
 @settings(max_examples=150, deadline=None)
-@given(store=stores(), desired=st.lists(entities(), max_size=12), threshold=st.floats(0, 1))
+@given(
+    store=stores(),
+    desired=st.lists(entities(), max_size=12),
+    threshold=st.floats(0, 1),
+    min_entities=st.integers(0, 15),
+    elsewhere=st.tuples(st.integers(0, 30), st.integers(0, 30)),
+)
 def test_threshold_deletes_all_or_nothing(
-    store: Store, desired: list[Entity], threshold: float
+    store: Store,
+    desired: list[Entity],
+    threshold: float,
+    min_entities: int,
+    elsewhere: tuple[int, int],
 ) -> None:
     owned = owned_in(store)
-    plan = plan_sync(desired, owned, listing_complete=True, deletion_threshold=threshold)
+    other_to_delete, other_kept = elsewhere
+    rest = DeletionTotals(to_delete=other_to_delete, entities=other_to_delete + other_kept)
+    plan = plan_sync(
+        desired,
+        owned,
+        listing_complete=True,
+        deletion_threshold=threshold,
+        min_entities=min_entities,
+        elsewhere=rest,
+    )
     wanted = last_wins(desired)
-    gone = [
-        (b["blueprint"], b["identifier"])
-        for b in owned
-        if (b["blueprint"], b["identifier"]) not in wanted
-    ]
+    owned_keys = {(b["blueprint"], b["identifier"]) for b in owned}
+    gone = owned_keys - set(wanted)
+    to_delete = len(gone) + other_to_delete
+    there = len(owned_keys | set(wanted)) + rest.entities
     assert plan.would_delete == len(gone)
-    if gone and len(gone) / len(owned) > threshold:
+    assert (plan.guard_to_delete, plan.guard_entities) == (to_delete, there)
+    if gone and there >= min_entities and to_delete / there > threshold:
         assert plan.delete == [] and "threshold" in (plan.deletion_skipped_reason or "")
     else:
-        assert sorted(plan.delete) == sorted(gone) and plan.deletion_skipped_reason is None
+        assert set(plan.delete) == gone and plan.deletion_skipped_reason is None
 
 
-def test_deletion_guard_mirrors_ocean_at_the_boundary() -> None:
-    assert deletion_guard(9, 10, listing_complete=True, threshold=0.9) is None
-    assert deletion_guard(10, 10, listing_complete=True, threshold=0.9) is not None
-    assert deletion_guard(0, 0, listing_complete=True, threshold=0.0) is None
+def test_deletion_guard_boundaries() -> None:
+    # the ratio: strictly above the threshold is refused
+    assert deletion_guard(90, 100, listing_complete=True, threshold=0.9) is None
+    assert deletion_guard(91, 100, listing_complete=True, threshold=0.9) is not None
+    # the floor: below min_entities any share goes, from min_entities on the ratio applies
+    assert deletion_guard(19, 19, listing_complete=True, threshold=0.9, min_entities=20) is None
+    assert deletion_guard(20, 20, listing_complete=True, threshold=0.9, min_entities=20)
+    assert deletion_guard(0, 0, listing_complete=True, threshold=0.0, min_entities=0) is None
+    # nothing to delete here: nothing to hold back, whatever the rest of the subscription does
+    assert deletion_guard(50, 50, listing_complete=True, threshold=0.9, here=0) is None
     assert "incomplete" in (deletion_guard(0, 5, listing_complete=False, threshold=1) or "")
+
+
+def _rgs(subscription: str, n: int, start: int = 0) -> list[Entity]:
+    return [Entity("rg", f"/subscriptions/{subscription}/rg-{i}") for i in range(start, n)]
+
+
+def _keys(entities: list[Entity]) -> set[tuple[str, str]]:
+    return {(entity.blueprint, entity.identifier) for entity in entities}
+
+
+def _owned(entities: list[Entity]) -> list[dict[str, Any]]:
+    return [{**entity.to_port(), "blueprint": entity.blueprint} for entity in entities]
+
+
+def test_the_last_resource_of_a_kind_is_deleted() -> None:
+    """1 of 1 in its scope, in a subscription that keeps 40 other entities."""
+    last = [Entity("res", "/subscriptions/s/rg-0/sa-0")]
+    plan = plan_sync(
+        [],
+        _owned(last),
+        listing_complete=True,
+        deletion_threshold=0.9,
+        elsewhere=DeletionTotals(to_delete=0, entities=40),
+    )
+    assert plan.delete == [("res", last[0].identifier)]
+    assert plan.deletion_skipped_reason is None
+    # the same scope judged alone: 1 entity is below the floor, so it goes too
+    alone = plan_sync([], _owned(last), listing_complete=True, deletion_threshold=0.9)
+    assert alone.delete == [("res", last[0].identifier)]
+
+
+def test_three_of_four_deleted_in_a_small_subscription() -> None:
+    four = _rgs("s", 4)
+    plan = plan_sync(
+        four[3:],
+        _owned(four),
+        listing_complete=True,
+        deletion_threshold=0.5,  # 75% is above it: only the floor lets it through
+        elsewhere=DeletionTotals(),
+    )
+    assert sorted(plan.delete) == sorted(("rg", e.identifier) for e in four[:3])
+
+
+def test_91_of_100_is_refused_as_a_mass_disappearance() -> None:
+    hundred = _rgs("s", 60)
+    plan = plan_sync(
+        hundred[51:],  # 9 of the 60 still listed: 51 gone here...
+        _owned(hundred),
+        listing_complete=True,
+        deletion_threshold=0.9,
+        elsewhere=DeletionTotals(to_delete=40, entities=40),  # ...and all 40 elsewhere
+    )
+    assert plan.delete == [] and plan.would_delete == 51
+    reason = plan.deletion_skipped_reason or ""
+    assert "would delete 91 of the 100 entities of this subscription (91%)" in reason
+    assert "threshold 90%" in reason and "nothing deleted" in reason
+    ninety = plan_sync(
+        hundred[50:],
+        _owned(hundred),
+        listing_complete=True,
+        deletion_threshold=0.9,
+        elsewhere=DeletionTotals(to_delete=40, entities=40),
+    )
+    assert len(ninety.delete) == 50  # 90 of 100 is not above 90%
+
+
+def test_a_whole_subscription_wipe_deletes_nothing_and_says_why() -> None:
+    estate = _rgs("s", 30)
+    plan = plan_sync(
+        [],
+        _owned(estate),
+        listing_complete=True,
+        deletion_threshold=0.9,
+        elsewhere=DeletionTotals(to_delete=100, entities=101, left_out=("Microsoft.Web/sites",)),
+    )
+    assert plan.delete == []
+    reason = plan.deletion_skipped_reason or ""
+    assert "would delete 130 of the 131 entities of this subscription" in reason
+    assert "(not counted: Microsoft.Web/sites)" in reason
+    assert "Azure now lists only 1 of them" in reason
+    assert "entityDeletionThreshold" in reason
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    scopes=st.lists(
+        st.tuples(st.integers(0, 12), st.integers(0, 12), st.integers(0, 6)),
+        min_size=1,
+        max_size=4,
+    ),
+    threshold=st.floats(0, 1),
+    min_entities=st.integers(0, 20),
+)
+def test_scopes_of_one_subscription_agree_whatever_order_they_sync_in(
+    scopes: list[tuple[int, int, int]], threshold: float, min_entities: int
+) -> None:
+    """Scopes sync one after another, each judging the subscription as Port holds it then:
+    either every deletion of the subscription happens, or none does."""
+    owned: list[list[Entity]] = []
+    desired: list[list[Entity]] = []
+    for index, (kept, gone, new) in enumerate(scopes):
+        have = [Entity(f"bp{index}", f"e{i}") for i in range(kept + gone)]
+        owned.append(have)
+        desired.append(have[:kept] + [Entity(f"bp{index}", f"n{i}") for i in range(new)])
+    deleted = refused = 0
+    for index in range(len(scopes)):
+        others = [j for j in range(len(scopes)) if j != index]
+        rest = DeletionTotals(
+            to_delete=sum(len(_keys(owned[j]) - _keys(desired[j])) for j in others),
+            entities=sum(len(_keys(owned[j]) | _keys(desired[j])) for j in others),
+        )
+        plan = plan_sync(
+            desired[index],
+            _owned(owned[index]),
+            listing_complete=True,
+            deletion_threshold=threshold,
+            min_entities=min_entities,
+            elsewhere=rest,
+        )
+        refused += plan.would_delete > 0 and plan.deletion_skipped_reason is not None
+        deleted += len(plan.delete)
+        wanted = _keys(desired[index])  # creates and updates land; allowed deletes go
+        vanished = [e for e in owned[index] if (e.blueprint, e.identifier) not in wanted]
+        owned[index] = [*desired[index], *([] if plan.delete else vanished)]
+    assert not (deleted and refused)
 
 
 def test_duplicates_last_wins_and_are_counted() -> None:

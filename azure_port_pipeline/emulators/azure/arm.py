@@ -69,6 +69,9 @@ def classify(path: str) -> Route | None:
             return Route(prefix, "resource_group", sub, rg)
     if rest_low == ["resources"]:
         return Route(f"{prefix}/resources", "generic", sub, rg)
+    if not rg and len(rest) == 2 and rest_low[0] == "operationresults":
+        template = f"{prefix}/operationresults/{{operationId}}"
+        return Route(template, "operation", sub, names=(rest[1],))
     if rest_low[0] != "providers":
         return None
     if not rg and len(rest) == 1:
@@ -78,6 +81,9 @@ def classify(path: str) -> Route | None:
     if len(rest) < 3:
         return None
     namespace, segments = rest[1], rest[2:]
+    special = _special_route(prefix, sub, rg, namespace, segments)
+    if special is not None:
+        return special
     types, names = tuple(segments[0::2]), tuple(segments[1::2])
     if len(segments) == 1:
         return Route(
@@ -88,6 +94,38 @@ def classify(path: str) -> Route | None:
     if len(segments) % 2 == 0:
         return Route("/{resourceId}", "get", sub, rg, namespace, types, names)
     return Route("/{parentId}/{childType}", "list_children", sub, rg, namespace, types, names)
+
+
+#: Microsoft.Subscription's subscription actions (`POST .../providers/Microsoft.Subscription/X`)
+SUBSCRIPTION_ACTIONS = ("cancel", "enable")
+_OPERATION_SEGMENTS = ("operations", "operationresults", "operationstatuses", "asyncoperations")
+
+
+def _special_route(
+    prefix: str, sub: str, rg: str, namespace: str, segments: list[str]
+) -> Route | None:
+    """Provider routes that are not resources: subscription actions and operation monitors."""
+    low = [s.lower() for s in segments]
+    if rg:
+        return None
+    if namespace.lower() == "microsoft.subscription" and low[0] in SUBSCRIPTION_ACTIONS:
+        return Route(
+            f"{prefix}/providers/Microsoft.Subscription/{{action}}",
+            "subscription_action",
+            sub,
+            namespace=namespace,
+            types=(low[0],),
+        )
+    if len(low) == 4 and low[0] == "locations" and low[2] in _OPERATION_SEGMENTS:
+        return Route(
+            f"{prefix}/providers/{{namespace}}/locations/{{location}}/{low[2]}/{{operationId}}",
+            "operation",
+            sub,
+            namespace=namespace,
+            types=(low[2],),
+            names=(segments[3],),
+        )
+    return None
 
 
 @dataclass(frozen=True)

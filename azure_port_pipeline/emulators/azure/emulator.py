@@ -1,11 +1,16 @@
 """An Azure emulator the unmodified azure-identity / azure-mgmt SDKs talk to over HTTPS.
 
-One host serves Entra (OpenID discovery + client-credentials tokens), ARM reads and Resource
-Graph, backed by a deterministic `Estate`. Tests and the pipeline point the SDKs at it with
-`authority=base_url`, `base_url=base_url` and `connection_verify=ca_file`; nothing in the
-clients changes. The mutation API (`create_resource`, `update_resource`, `delete_resource`)
-records Resource Graph change rows and optionally publishes Event Grid events to a Storage
-Queue, so the incremental and real-time paths can be exercised end to end.
+One host serves Entra (OpenID discovery + client-credentials tokens), ARM reads and writes and
+Resource Graph, backed by a deterministic `Estate`. Tests and the pipeline point the SDKs at it
+with `authority=base_url`, `base_url=base_url` and `connection_verify=ca_file`; nothing in the
+clients changes.
+
+Every write goes through one path: ARM's PUT / PATCH / DELETE handlers (`writes`) and the
+Python write methods (`put_resource`, `create_resource`, `update_resource`, `delete_resource`,
+`set_subscription_state`) change the estate, record Resource Graph change rows (visible after
+`change_delay` seconds, kept 14 days, both on the emulator's `clock`) and optionally publish
+Event Grid events to a Storage Queue, so the incremental and real-time paths can be exercised
+end to end.
 """
 
 from __future__ import annotations
@@ -17,20 +22,41 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..server import HttpServer, Request, RequestCounters, Response, Service, ShutdownSignals
 from ..tls import TlsMaterial, make_tls
 from .arm import GRAPH_PATH, ArmRoutes, ArmScope, classify
 from .entra import AuthFailure, Entra, entra_route
-from .estate import API_VERSIONS, RESOURCE_GROUP_TYPE, Estate, canonical_type, generate_estate
-from .events import Change, ChangeLog, QueuePublisher, apply_changes, diff, event_grid_event
+from .estate import (
+    API_VERSIONS,
+    RESOURCE_GROUP_TYPE,
+    SUBSCRIPTION_TYPE,
+    Estate,
+    canonical_type,
+    generate_estate,
+)
+from .events import (
+    DEPLOYER,
+    Actor,
+    Change,
+    ChangeLog,
+    QueuePublisher,
+    apply_changes,
+    diff,
+    event_grid_event,
+)
 from .faults import AzureFaults
 from .graph import GraphQuota, GraphScope, ResourceGraph
 from .wire import ArmRequest, arm_error
+from .writes import ArmWrites, Operations
 
-__all__ = ["AzureEmulator", "EventPublishError", "serve"]
+__all__ = ["DEFAULT_CHANGE_DELAY", "AzureEmulator", "EventPublishError", "serve"]
+
+#: seconds a standalone emulator (`emulate azure`) takes to "ingest" a change row; Azure takes
+#: up to about 5 minutes, a demo wants seconds. `AzureEmulator` itself defaults to 0.
+DEFAULT_CHANGE_DELAY = 5.0
 
 
 class EventPublishError(RuntimeError):
@@ -38,7 +64,12 @@ class EventPublishError(RuntimeError):
 
 
 class AzureEmulator(Service):
-    """Entra + ARM + Resource Graph on https://127.0.0.1:PORT for one estate."""
+    """Entra + ARM + Resource Graph on https://127.0.0.1:PORT for one estate.
+
+    change_delay: seconds from a write until Resource Graph shows its change row (0: at once;
+    settable later through the `change_delay` attribute). `clock`: the emulator's now, which
+    ingestion, retention and KQL's now() / ago() read; tests replace it to move time.
+    """
 
     def __init__(
         self,
@@ -53,6 +84,7 @@ class AzureEmulator(Service):
         host: str = "127.0.0.1",
         port: int = 0,
         ca_file: str | None = None,
+        change_delay: float = 0.0,
     ) -> None:
         if tenant_id and tenant_id != estate.tenant_id:
             estate.tenant_id = tenant_id
@@ -67,6 +99,9 @@ class AzureEmulator(Service):
         self.faults = AzureFaults()
         self.graph_quota = GraphQuota(rg_quota, rg_quota_window)
         self.changes = ChangeLog(estate.seed)
+        # seconds from a write until Resource Graph shows its change row (Azure: minutes)
+        self.change_delay = change_delay
+        self.operations = Operations()  # long-running operations ARM writes started
         self.event_queue: tuple[str, str] | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._counters = RequestCounters()
@@ -90,6 +125,7 @@ class AzureEmulator(Service):
             name="azure-emulator",
             server_version="AzureEmulator/1.0",
             idle_timeout=60,
+            counters=self._counters,
         )
         self._server.start()
         self.port = self._server.port
@@ -136,23 +172,50 @@ class AzureEmulator(Service):
         """Register another service principal of the tenant."""
         self.entra.add_client(client_id, client_secret)
 
-    # ---- mutation API: what a deployment would do, recorded like Azure records it ----------
+    # ---- writes: one path for ARM's HTTP writes and the mutation API ------------------------
+    # ARM's PUT / PATCH / DELETE handlers (`writes.ArmWrites`) validate and shape a request,
+    # then call `put_resource`, `delete_resource` or `set_subscription_state`, exactly what
+    # tests and the demo call: the estate changes, one change row per changed resource is
+    # recorded (visible to Resource Graph after `change_delay`), and an Event Grid event is
+    # queued when `event_queue` is set.
+    def put_resource(
+        self,
+        obj: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        actor: Actor | None = None,
+        changed_by: str | None = None,
+        delay: float | None = None,
+        http_method: str = "PUT",
+        correlation_id: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Create or replace a resource or resource group (REST body with `id` and `type`).
+
+        Returns ("Create", body), ("Update", body), or ("", body) when nothing changed (ARM
+        records no change then). `at`: the change's timestamp (default: the emulator's now);
+        `delay`: seconds until its row is ingested (default: `change_delay`).
+        """
+        return self._put(
+            obj,
+            at,
+            self._actor(actor, changed_by),
+            delay,
+            http_method,
+            correlation_id=correlation_id,
+        )
+
     def create_resource(
         self,
         obj: dict[str, Any],
         at: datetime | None = None,
         *,
-        changed_by: str = "deploy@contoso.com",
+        changed_by: str | None = None,
+        actor: Actor | None = None,
+        delay: float | None = None,
     ) -> dict[str, Any]:
-        """Add a resource or resource group (REST body with at least `id` and `type`)."""
-        body = copy.deepcopy(obj)
-        body.setdefault("name", body["id"].rstrip("/").rsplit("/", 1)[1])
-        if (canonical_type(body.get("type", "")) or "") == RESOURCE_GROUP_TYPE:
-            body.setdefault("properties", {"provisioningState": "Succeeded"})
-        with self.lock:
-            self.estate.add(body)
-            event = self._record("Create", body, at, changed_by)
-        self._publish([event] if event else [])
+        """Add a resource or resource group (REST body with at least `id` and `type`); a
+        ValueError if it exists."""
+        _, body = self._put(obj, at, self._actor(actor, changed_by), delay, "PUT", create_only=True)
         return body
 
     def update_resource(
@@ -161,33 +224,167 @@ class AzureEmulator(Service):
         changes: dict[str, Any],
         at: datetime | None = None,
         *,
-        changed_by: str = "deploy@contoso.com",
+        changed_by: str | None = None,
+        actor: Actor | None = None,
+        delay: float | None = None,
     ) -> dict[str, Any]:
         """Apply dotted-path values and/or a merge patch; records an Update with the diff."""
         with self.lock:
-            before = self._current(resource_id)
-            after = apply_changes(before, changes)
-            delta = diff(before, after)
-            if not delta:
-                return after
-            self.estate.replace(resource_id, after)
-            event = self._record("Update", after, at, changed_by, delta)
+            after = apply_changes(self._current(resource_id), changes)
+            _, body, event = self._put_locked(
+                after, at, self._actor(actor, changed_by), delay, "PATCH"
+            )
         self._publish([event] if event else [])
-        return after
+        return body
 
     def delete_resource(
         self,
         resource_id: str,
         at: datetime | None = None,
         *,
-        changed_by: str = "deploy@contoso.com",
+        changed_by: str | None = None,
+        actor: Actor | None = None,
+        delay: float | None = None,
+        correlation_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Delete a resource (and children) or a resource group (and its resources)."""
+        """Delete a resource (and children) or a resource group (and its resources): one
+        Delete row per removed resource, the group's in `resourcecontainerchanges`."""
+        who = self._actor(actor, changed_by)
+        correlation = correlation_id or self.changes.guid()
         with self.lock:
             removed = self.estate.remove(resource_id)
-            events = [self._record("Delete", body, at, changed_by) for body in removed]
+            events = [
+                self._record("Delete", body, at, who, delay=delay, correlation_id=correlation)
+                for body in removed
+            ]
         self._publish([e for e in events if e])
         return removed
+
+    def set_subscription_state(
+        self,
+        subscription_id: str,
+        state: str,
+        at: datetime | None = None,
+        *,
+        actor: Actor | None = None,
+        changed_by: str | None = None,
+        delay: float | None = None,
+        http_method: str = "POST",
+        correlation_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Set a subscription's state (Enabled, Disabled, Warned, PastDue, Deleted), as the
+        Microsoft.Subscription `cancel` / `enable` actions do; records an Update of
+        `properties.state` in `resourcecontainerchanges`. Returns the subscription body."""
+        who = self._actor(actor, changed_by)
+        with self.lock:
+            before = self.estate.set_subscription_state(subscription_id, state)
+            after = self.estate.subscription(subscription_id) or before
+            delta = diff(
+                {"properties": {"state": before["state"]}}, {"properties": {"state": state}}
+            )
+            event = None
+            if delta:
+                action = {"Enabled": "enable", "Disabled": "cancel"}.get(state)
+                event = self._record(
+                    "Update",
+                    {"id": after["id"], "type": SUBSCRIPTION_TYPE},
+                    at,
+                    who,
+                    delta,
+                    delay=delay,
+                    http_method=http_method,
+                    operation=f"Microsoft.Subscription/{action}/action" if action else "",
+                    correlation_id=correlation_id,
+                )
+        self._publish([event] if event else [])
+        return after
+
+    def disable_subscription(self, subscription_id: str, **options: Any) -> dict[str, Any]:
+        """`set_subscription_state(subscription_id, "Disabled")`: what cancelling does."""
+        return self.set_subscription_state(subscription_id, "Disabled", **options)
+
+    def enable_subscription(self, subscription_id: str, **options: Any) -> dict[str, Any]:
+        """`set_subscription_state(subscription_id, "Enabled")`."""
+        return self.set_subscription_state(subscription_id, "Enabled", **options)
+
+    def pending_changes(self) -> int:
+        """Change rows recorded but not yet visible to Resource Graph (the ingestion delay)."""
+        return self.changes.pending(self.now())
+
+    def _put(
+        self,
+        obj: dict[str, Any],
+        at: datetime | None,
+        actor: Actor,
+        delay: float | None,
+        http_method: str,
+        *,
+        create_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        with self.lock:
+            change_type, body, event = self._put_locked(
+                obj,
+                at,
+                actor,
+                delay,
+                http_method,
+                create_only=create_only,
+                correlation_id=correlation_id,
+            )
+        self._publish([event] if event else [])
+        return change_type, body
+
+    def _put_locked(
+        self,
+        obj: dict[str, Any],
+        at: datetime | None,
+        actor: Actor,
+        delay: float | None,
+        http_method: str,
+        *,
+        create_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """The write itself (the caller holds `lock`): (change type, body, event to queue)."""
+        body = copy.deepcopy(obj)
+        body.setdefault("name", body["id"].rstrip("/").rsplit("/", 1)[1])
+        if (canonical_type(body.get("type", "")) or "") == RESOURCE_GROUP_TYPE:
+            body.setdefault("properties", {"provisioningState": "Succeeded"})
+        before = None if create_only else self._find(body["id"])
+        if before is None:
+            self.estate.add(body)
+            change_type, delta = "Create", None
+        else:
+            delta = diff(before, body)
+            if not delta:
+                return "", before, None
+            body["id"] = before["id"]  # ARM keeps the id it was created with
+            self.estate.replace(before["id"], body)
+            change_type = "Update"
+        event = self._record(
+            change_type,
+            body,
+            at,
+            actor,
+            delta,
+            delay=delay,
+            http_method=http_method,
+            correlation_id=correlation_id,
+        )
+        return change_type, body, event
+
+    @staticmethod
+    def _actor(actor: Actor | None, changed_by: str | None) -> Actor:
+        if actor is not None:
+            return actor
+        return Actor(changed_by) if changed_by else DEPLOYER
+
+    def _find(self, resource_id: str) -> dict[str, Any] | None:
+        try:
+            return self._current(resource_id)
+        except KeyError:
+            return None
 
     def _current(self, resource_id: str) -> dict[str, Any]:
         body = self.estate.get(resource_id)
@@ -203,22 +400,36 @@ class AzureEmulator(Service):
         change_type: str,
         body: dict[str, Any],
         at: datetime | None,
-        changed_by: str,
+        actor: Actor,
         delta: dict[str, Any] | None = None,
+        *,
+        delay: float | None = None,
+        http_method: str = "",
+        operation: str = "",
+        correlation_id: str | None = None,
     ) -> dict[str, Any] | None:
         rtype = canonical_type(body.get("type", "")) or body.get("type", "")
         if not self.changes.tracked(rtype):
             return None
+        now = self.now()
+        moment = at or now
         change = Change(
             change_type=change_type,
             target_id=body["id"],
             target_type=rtype,
-            at=at or self.now(),
+            at=moment,
             tenant_id=self.tenant_id,
-            correlation_id=self.changes.guid(),
-            changed_by=changed_by,
+            correlation_id=correlation_id or self.changes.guid(),
+            changed_by=actor.changed_by,
+            changed_by_type=actor.changed_by_type,
+            client_type=actor.client_type,
+            principal_id=actor.object_id,
+            http_method=http_method,
+            operation_name=operation,
         )
-        self.changes.record(change, changes=delta)
+        wait = self.change_delay if delay is None else delay
+        visible_at = max(moment, now) + timedelta(seconds=max(0.0, wait))
+        self.changes.record(change, changes=delta, visible_at=visible_at)
         versions = API_VERSIONS.get(rtype, ("2022-09-01",))
         return event_grid_event(change, event_id=self.changes.guid(), api_version=versions[-1])
 
@@ -243,6 +454,11 @@ class AzureEmulator(Service):
         if entra is not None:
             key, response = entra
             self._counters.count(key)
+            fault = self.faults.on_request(key, request.path, arm=False)  # explicit routes only
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status:
+                return arm_error(fault.status, fault.code, fault.message, **fault.headers)
             return response
         lowered = request.path.rstrip("/").lower()
         graph = lowered == GRAPH_PATH
@@ -269,7 +485,10 @@ class AzureEmulator(Service):
         if fault.delay:
             time.sleep(fault.delay)
         if fault.status:
-            return arm_error(fault.status, fault.code, fault.message, **fault.headers)
+            message = fault.message
+            if fault.echo_authorization:
+                message += f" Authorization: {request.headers.get('authorization', '')}"
+            return arm_error(fault.status, fault.code, message, **fault.headers)
         if graph:
             if request.method != "POST":
                 return arm_error(405, "MethodNotAllowed", "Resource Graph queries are POSTs.")
@@ -284,10 +503,30 @@ class AzureEmulator(Service):
                 f"No HTTP resource was found that matches the request URI "
                 f"'{self.base_url}{request.raw_path}'.",
             )
+        if ArmWrites.serves(route, request.method):
+            return ArmWrites(self).handle(route, request)
         scope = ArmScope(self.estate, self.faults, self.lock, self.page_size, self.base_url)
         response = ArmRoutes(scope).handle(route, request)
         response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "249")
+        if response.status == 200 and isinstance(response.body, dict):
+            rewrite = self.faults.page_rewrite(key, request.path)
+            if rewrite is not None:
+                response = _rewritten(response, rewrite(copy.deepcopy(response.body)))
         return response
+
+    def issued_tokens(self) -> list[str]:
+        """Every access token Entra issued so far (tests assert none leaks anywhere)."""
+        return self.entra.issued_tokens()
+
+
+def _rewritten(response: Response, body: Any) -> Response:
+    """The answer with a rewritten body: JSON for a dict or list, raw text otherwise."""
+    if isinstance(body, str | bytes):
+        raw = body.encode() if isinstance(body, str) else body
+        return Response(
+            response.status, raw=raw, headers=response.headers, content_type="text/html"
+        )
+    return Response(response.status, body, response.headers, response.content_type)
 
 
 def _internal_error(error: Exception) -> Response:
@@ -328,12 +567,16 @@ def serve(
     subscriptions: int = 3,
     resources: int = 2000,
     host: str = "127.0.0.1",
+    change_delay: float = DEFAULT_CHANGE_DELAY,
 ) -> None:
     """Run the emulator in the foreground until SIGINT (Ctrl-C) or SIGTERM, then return.
 
     Credentials come from AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET. Call it
-    from the main thread (it installs the signal handlers).
+    from the main thread (it installs the signal handlers). `change_delay`: seconds before a
+    write's change row is visible to Resource Graph.
     """
+    if change_delay < 0:
+        raise SystemExit("azure emulator: --change-delay must be 0 or more seconds")
     names = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
     missing = [n for n in names if not os.environ.get(n)]
     if missing:
@@ -355,12 +598,14 @@ def serve(
             host=host,
             port=port,
             ca_file=ca_file,
+            change_delay=change_delay,
         )
         with emulator:
             print(
                 f"Azure emulator on {emulator.base_url} (authority and ARM); "
                 f"CA: {emulator.ca_file}; {len(estate.subscription_ids)} subscriptions, "
-                f"tenant {tenant}",
+                f"tenant {tenant}; change rows visible to Resource Graph after "
+                f"{change_delay:g} s",
                 flush=True,
             )
             print(_client_instructions(emulator, estate, client), flush=True)

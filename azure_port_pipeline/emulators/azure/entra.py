@@ -81,6 +81,11 @@ class Entra:
         object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp:{self.tenant_id}:{client_id}"))
         self._clients[client_id.lower()] = (client_secret, object_id)
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far."""
+        with self._lock:
+            return list(self._tokens)
+
     def expire_tokens(self) -> None:
         """Make every issued token expired now (tests the 401 path without waiting)."""
         with self._lock:

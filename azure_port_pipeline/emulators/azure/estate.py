@@ -273,6 +273,17 @@ class Estate:
         sub = self._sub_index.get(subscription_id.lower())
         return self._sub_body(sub) if sub else None
 
+    def set_subscription_state(self, subscription_id: str, state: str) -> dict[str, Any]:
+        """Set a subscription's `state` (Enabled, Disabled, Warned, PastDue, Deleted); returns
+        its body as it was before."""
+        sub = self._sub_index.get(subscription_id.lower())
+        if sub is None:
+            raise KeyError(f"unknown subscription {subscription_id}")
+        before = self._sub_body(sub)
+        sub["state"] = state
+        self.version += 1
+        return before
+
     def _sub_body(self, sub: dict[str, Any]) -> dict[str, Any]:
         body = copy.deepcopy(sub)
         body["tenantId"] = self.tenant_id

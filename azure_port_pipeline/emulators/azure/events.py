@@ -5,6 +5,12 @@ Both follow Azure's shapes so the incremental and real-time readers can be teste
 them: change rows carry `properties.targetResourceId`, a lower-case `targetResourceType`,
 `changeType`, `changeAttributes` and, for updates, the per-path `changes`; events use the
 Event Grid schema and reach a Storage Queue as base64-encoded JSON, as Event Grid delivers.
+
+Like Resource Graph, the log shows a row only once it is *ingested* (`visible_at`, the write
+plus the emulator's ingestion delay) and for 14 days after its timestamp, both measured on the
+clock a query passes in, so tests move the clock instead of sleeping. Snapshot ids chain: an
+update's `previousResourceSnapshotId` is the `newResourceSnapshotId` of the resource's last
+recorded change.
 """
 
 from __future__ import annotations
@@ -21,14 +27,51 @@ from typing import Any
 from .estate import RESOURCE_GROUP_TYPE
 
 RETENTION = timedelta(days=14)
-_CONTAINER_TYPES = {RESOURCE_GROUP_TYPE.lower(), "microsoft.resources/subscriptions"}
+SUBSCRIPTION_CHANGE_TYPE = "microsoft.resources/subscriptions"
+#: resourcecontainerchanges names groups as the resourcecontainers table does
+RESOURCE_GROUP_CHANGE_TYPE = "microsoft.resources/subscriptions/resourcegroups"
+_CONTAINER_TYPES = {
+    RESOURCE_GROUP_TYPE.lower(),
+    RESOURCE_GROUP_CHANGE_TYPE,
+    SUBSCRIPTION_CHANGE_TYPE,
+}
 _NOT_TRACKED = {"microsoft.network/virtualnetworks/subnets"}  # part of the vnet in ARG
+#: read-only bookkeeping ARM rewrites on every write; not a change of the resource
+_UNDIFFED = ("systemData", "etag")
 
 
 def iso_z(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a Z, as change attributes carry it."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a write and with what, as change rows and Event Grid events attribute it.
+
+    A service principal calling over HTTPS is `Actor.from_token` (its application id, from
+    the bearer token); the mutation API defaults to a user deploying an ARM template.
+    """
+
+    changed_by: str  # a user's e-mail or an application (client) id
+    changed_by_type: str = ""  # User | Application; "" = guessed from changed_by
+    client_type: str = "ARM Template"
+    object_id: str = ""  # the principal's object id (Event Grid claims); "" = derived
+
+    @property
+    def by_type(self) -> str:
+        if self.changed_by_type:
+            return self.changed_by_type
+        return "User" if "@" in self.changed_by else "Application"
+
+    @property
+    def principal_id(self) -> str:
+        return self.object_id or str(uuid.uuid5(uuid.NAMESPACE_URL, self.changed_by))
+
+
+#: the mutation API's default author: someone deploying a template
+DEPLOYER = Actor("deploy@contoso.com")
 
 
 @dataclass(frozen=True)
@@ -41,7 +84,12 @@ class Change:
     at: datetime
     tenant_id: str
     correlation_id: str
-    changed_by: str  # a user's e-mail or an application's name
+    changed_by: str  # a user's e-mail or an application's (client) id
+    changed_by_type: str = ""  # User | Application; "" = guessed from changed_by
+    client_type: str = "ARM Template"
+    principal_id: str = ""  # object id for Event Grid claims; "" = derived from changed_by
+    http_method: str = ""  # the ARM request that made it; "" = PUT, or DELETE for deletes
+    operation_name: str = ""  # "" = {type}/write or {type}/delete
 
     @property
     def subscription_id(self) -> str:
@@ -50,22 +98,59 @@ class Change:
     @property
     def action_type(self) -> str:
         """The type in operation names (resource groups go by their ARM path there)."""
-        if self.target_type.lower() == RESOURCE_GROUP_TYPE.lower():
+        if self.target_type.lower() in (RESOURCE_GROUP_TYPE.lower(), RESOURCE_GROUP_CHANGE_TYPE):
             return "Microsoft.Resources/subscriptions/resourceGroups"
         return self.target_type
 
     @property
     def operation(self) -> str:
+        if self.operation_name:
+            return self.operation_name
         return f"{self.action_type}/{'delete' if self.change_type == 'Delete' else 'write'}"
+
+    @property
+    def row_type(self) -> str:
+        """`targetResourceType` as Resource Graph writes it (lower-case; groups by ARM path)."""
+        lowered = self.target_type.lower()
+        return RESOURCE_GROUP_CHANGE_TYPE if lowered == RESOURCE_GROUP_TYPE.lower() else lowered
+
+    @property
+    def by_type(self) -> str:
+        if self.changed_by_type:
+            return self.changed_by_type
+        return "User" if "@" in self.changed_by else "Application"
+
+    @property
+    def method(self) -> str:
+        return self.http_method or ("DELETE" if self.change_type == "Delete" else "PUT")
+
+
+@dataclass
+class _Logged:
+    row: dict[str, Any]
+    timestamp: str  # iso_z of the change (retention)
+    visible_at: datetime  # when Resource Graph has ingested it
 
 
 class ChangeLog:
-    """Every change the emulator's mutation API made, as Resource Graph rows."""
+    """Every change the emulator made, as Resource Graph rows, each with its ingestion time."""
 
-    def __init__(self, seed: int = 0) -> None:
-        self.resource_changes: list[dict[str, Any]] = []
-        self.container_changes: list[dict[str, Any]] = []
+    def __init__(self, seed: int = 0, retention: timedelta = RETENTION) -> None:
+        self.retention = retention
+        self._resource: list[_Logged] = []
+        self._container: list[_Logged] = []
+        self._snapshots: dict[str, str] = {}  # lower-case resource id -> its last snapshot id
         self._rng = random.Random(f"changes:{seed}")
+
+    @property
+    def resource_changes(self) -> list[dict[str, Any]]:
+        """Every `resourcechanges` row recorded, ingested or not, expired or not."""
+        return [e.row for e in self._resource]
+
+    @property
+    def container_changes(self) -> list[dict[str, Any]]:
+        """Every `resourcecontainerchanges` row recorded, ingested or not, expired or not."""
+        return [e.row for e in self._container]
 
     def guid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -77,31 +162,42 @@ class ChangeLog:
         self,
         change: Change,
         *,
-        client_type: str = "ARM Template",
+        client_type: str | None = None,
         changes: dict[str, Any] | None = None,
+        visible_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Append one change row (`changes`: an Update's per-path diff) and return it."""
+        """Append one change row (`changes`: an Update's per-path diff) and return it.
+
+        The row is visible to queries from `visible_at` (default: its timestamp) on.
+        """
         parts = change.target_id.split("/")
         sub = parts[2].lower()
         rg = parts[4].lower() if len(parts) > 4 else ""
         ticks = 10**17 - int(change.at.timestamp() * 10**7)  # Azure's ids sort newest first
         change_id = f"{ticks:020d}_{self.guid()}"
+        key = change.target_id.lower()
+        previous = None if change.change_type == "Create" else self._snapshots.get(key)
+        if previous is None and change.change_type != "Create":
+            previous = self._snapshot(change.at)  # a resource that predates the log
+        new = None if change.change_type == "Delete" else self._snapshot(change.at)
+        if new is None:
+            self._snapshots.pop(key, None)
+        else:
+            self._snapshots[key] = new
         attributes = {
             "timestamp": iso_z(change.at),
             "changedBy": change.changed_by,
-            "changedByType": "User" if "@" in change.changed_by else "Application",
-            "clientType": client_type,
+            "changedByType": change.by_type,
+            "clientType": client_type or change.client_type,
             "operation": change.operation,
             "correlationId": change.correlation_id,
             "changesCount": len(changes or {}),
-            "previousResourceSnapshotId": None
-            if change.change_type == "Create"
-            else self._snapshot(),
-            "newResourceSnapshotId": None if change.change_type == "Delete" else self._snapshot(),
+            "previousResourceSnapshotId": previous,
+            "newResourceSnapshotId": new,
         }
         properties: dict[str, Any] = {
             "targetResourceId": change.target_id,
-            "targetResourceType": change.target_type.lower(),
+            "targetResourceType": change.row_type,
             "changeType": change.change_type,
             "changeAttributes": attributes,
         }
@@ -125,51 +221,86 @@ class ChangeLog:
             "zones": None,
             "extendedLocation": None,
         }
-        if change.target_type.lower() in _CONTAINER_TYPES:
-            self.container_changes.append(row)
+        logged = _Logged(row, attributes["timestamp"], visible_at or change.at)
+        if change.row_type in _CONTAINER_TYPES:
+            self._container.append(logged)
         else:
-            self.resource_changes.append(row)
+            self._resource.append(logged)
         return row
 
-    def _snapshot(self) -> str:
-        return f"{self._rng.getrandbits(64):020d}_{self._rng.getrandbits(31)}"
+    def _snapshot(self, at: datetime) -> str:
+        """A snapshot id shaped like Azure's: ticks, a GUID and two numbers."""
+        ticks = 10**17 - int(at.timestamp() * 10**7)
+        first, second = self._rng.getrandbits(31), self._rng.getrandbits(31)
+        return f"{ticks:020d}_{self.guid()}_{first:010d}_{second:010d}"
 
     def rows(
         self, table: str, subscription_ids: set[str] | None, now: datetime
     ) -> list[dict[str, Any]]:
-        """A table's rows inside the 14-day retention, optionally scoped to subscriptions."""
-        source = (
-            self.container_changes if table == "resourcecontainerchanges" else self.resource_changes
-        )
-        oldest = iso_z(now - RETENTION)
+        """A table's rows Resource Graph shows at `now`: ingested (`visible_at` reached) and
+        inside the retention (timestamp at most 14 days old), optionally scoped."""
+        source = self._container if table == "resourcecontainerchanges" else self._resource
+        oldest = iso_z(now - self.retention)
         return [
-            r
-            for r in source
-            if (subscription_ids is None or r["subscriptionId"] in subscription_ids)
-            and r["properties"]["changeAttributes"]["timestamp"] >= oldest
+            e.row
+            for e in source
+            if e.visible_at <= now
+            and e.timestamp >= oldest
+            and (subscription_ids is None or e.row["subscriptionId"] in subscription_ids)
         ]
 
+    def pending(self, now: datetime) -> int:
+        """Rows recorded but not ingested yet at `now` (both tables)."""
+        return sum(1 for e in [*self._resource, *self._container] if e.visible_at > now)
 
-def diff(before: Any, after: Any, path: str = "") -> dict[str, dict[str, Any]]:
-    """Leaf differences as Resource Graph reports them: {"properties.x": {previous, new}}."""
+
+def diff(before: Any, after: Any) -> dict[str, dict[str, Any]]:
+    """Leaf differences of two REST bodies as Resource Graph reports an Update's `changes`:
+    `{"properties.x": {"previousValue", "newValue", "propertyChangeType", "changeCategory"}}`.
+
+    `propertyChangeType` is Insert, Update or Remove; `changeCategory` is System for what the
+    platform sets (`provisioningState`), User otherwise. `systemData` and `etag`, rewritten
+    by every write, are not changes.
+    """
+    if isinstance(before, dict) and isinstance(after, dict):
+        before = {k: v for k, v in before.items() if k not in _UNDIFFED}
+        after = {k: v for k, v in after.items() if k not in _UNDIFFED}
+    return {
+        path: {
+            "previousValue": old,
+            "newValue": new,
+            "propertyChangeType": _property_change(old, new),
+            "changeCategory": "System" if path.endswith("provisioningState") else "User",
+        }
+        for path, (old, new) in _leaf_diff(before, after, "").items()
+    }
+
+
+def _property_change(old: Any, new: Any) -> str:
+    if old is None:
+        return "Insert"
+    return "Remove" if new is None else "Update"
+
+
+def _leaf_diff(before: Any, after: Any, path: str) -> dict[str, tuple[Any, Any]]:
     if isinstance(before, dict) and after is None and path:
         after = {}
     if isinstance(after, dict) and before is None and path:
         before = {}
     if isinstance(before, dict) and isinstance(after, dict):
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, tuple[Any, Any]] = {}
         for key in list(before) + [k for k in after if k not in before]:
             child = f"{path}.{key}" if path else key
-            out.update(diff(before.get(key), after.get(key), child))
+            out.update(_leaf_diff(before.get(key), after.get(key), child))
         return out
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         out = {}
         for index, (old, new) in enumerate(zip(before, after, strict=True)):
-            out.update(diff(old, new, f"{path}[{index}]"))
+            out.update(_leaf_diff(old, new, f"{path}[{index}]"))
         return out
     if before == after:
         return {}
-    return {path: {"previousValue": before, "newValue": after}}
+    return {path: (before, after)}
 
 
 def apply_changes(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -212,12 +343,15 @@ def event_grid_event(change: Change, *, event_id: str, api_version: str) -> dict
     """The Event Grid (schema v1) event Azure raises on the subscription's system topic."""
     sub = change.subscription_id
     deleting = change.change_type == "Delete"
-    principal_id = str(uuid.uuid5(uuid.NAMESPACE_URL, change.changed_by))
+    principal_id = change.principal_id or str(uuid.uuid5(uuid.NAMESPACE_URL, change.changed_by))
+    app_id = principal_id if "@" in change.changed_by else change.changed_by
     target_id = change.target_id
     return {
         "subject": target_id,
         "eventType": "Microsoft.Resources.ResourceDeleteSuccess"
         if deleting
+        else "Microsoft.Resources.ResourceActionSuccess"
+        if change.method == "POST"
         else "Microsoft.Resources.ResourceWriteSuccess",
         "id": event_id,
         "data": {
@@ -227,16 +361,16 @@ def event_grid_event(change: Change, *, event_id: str, api_version: str) -> dict
                 "evidence": {
                     "role": "Contributor",
                     "roleAssignmentScope": f"/subscriptions/{sub}",
-                    "principalType": "ServicePrincipal",
+                    "principalType": "User" if change.by_type == "User" else "ServicePrincipal",
                     "principalId": principal_id,
                 },
             },
-            "claims": {"appid": principal_id, "oid": principal_id, "tid": change.tenant_id},
+            "claims": {"appid": app_id, "oid": principal_id, "tid": change.tenant_id},
             "correlationId": change.correlation_id,
             "httpRequest": {
                 "clientRequestId": change.correlation_id,
                 "clientIpAddress": "10.0.0.4",
-                "method": "DELETE" if deleting else "PUT",
+                "method": change.method,
                 "url": f"https://management.azure.com{target_id}?api-version={api_version}",
             },
             "resourceProvider": change.target_type.split("/", 1)[0],

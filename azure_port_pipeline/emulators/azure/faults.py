@@ -5,14 +5,26 @@ and know exactly what the client saw. Route patterns are shell-style (`fnmatch`)
 matched, case-insensitively, against the counter key (`"GET /subscriptions/{sub}/resourcegroups"`),
 the route template alone, and the request's real path, so both
 `"*resourcegroups"` and `"GET /subscriptions/*/providers/Microsoft.Compute/*"` work.
-Entra (token) routes are never faulted unless a pattern names them explicitly.
+Entra (token) routes are never faulted unless a pattern names them explicitly
+(`route="*oauth2*"`: slow and 5xx faults apply to them then).
+
+Besides failing requests, faults can make ARM answer *badly*: `rewrite_page` hands a listing
+page's JSON body to a function that may return another body (a `value` holding strings,
+items without `id`, a repeated item...) or raw text that is not JSON at all, and
+`echo_authorization` answers with an error whose message quotes the request's
+`Authorization` header, as some services do.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+#: A page rewrite: the page's JSON body in, a new JSON body or raw text/bytes out.
+PageRewrite = Callable[[dict[str, Any]], Any]
 
 
 @dataclass
@@ -22,6 +34,7 @@ class _Counted:
     status: int = 500
     retry_after: float | None = None
     delay: float = 0.0
+    rewrite: PageRewrite | None = None
 
 
 @dataclass
@@ -33,6 +46,7 @@ class Fault:
     code: str = ""
     message: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    echo_authorization: bool = False  # append the request's Authorization header to message
 
 
 class AzureFaults:
@@ -51,17 +65,22 @@ class AzureFaults:
             self._graph_throttles = 0
             self._forbidden: set[str] = set()
             self._broken: dict[tuple[str, str], tuple[int, int]] = {}
+            self._echoes: list[_Counted] = []
+            self._rewrites: list[_Counted] = []
 
     # ---- configuration ------------------------------------------------------------------
     def throttle_arm(
-        self, times: int = 1, retry_after: float = 1, route: str | None = None
+        self, times: int | None = 1, retry_after: float | None = 1, route: str | None = None
     ) -> None:
-        """The next `times` matching ARM requests get 429 TooManyRequests with Retry-After."""
+        """The next `times` (None: every) matching ARM requests get 429 TooManyRequests, with
+        `Retry-After: retry_after` seconds (None: no Retry-After header at all)."""
         with self._lock:
             self._throttles.append(_Counted(route, times, 429, retry_after))
 
-    def server_error(self, times: int = 1, status: int = 500, route: str | None = None) -> None:
-        """The next `times` matching requests (ARM or Resource Graph) get a 5xx."""
+    def server_error(
+        self, times: int | None = 1, status: int = 500, route: str | None = None
+    ) -> None:
+        """The next `times` (None: every) matching requests (ARM or Resource Graph) get a 5xx."""
         if not 500 <= status <= 599:
             raise ValueError("server_error status must be 5xx")
         with self._lock:
@@ -76,6 +95,29 @@ class AzureFaults:
         """The next `times` Resource Graph queries get 429 RateLimiting, quota or not."""
         with self._lock:
             self._graph_throttles += times
+
+    def echo_authorization(
+        self, times: int | None = 1, status: int = 400, route: str | None = None
+    ) -> None:
+        """The next `times` (None: every) matching ARM requests get an error (`status`) whose
+        message quotes the request's `Authorization` header, bearer token and all."""
+        with self._lock:
+            self._echoes.append(_Counted(route, times, status))
+
+    def rewrite_page(
+        self, rewrite: PageRewrite, times: int | None = 1, route: str | None = None
+    ) -> None:
+        """The next `times` (None: every) successful answers of matching ARM requests are
+        passed through `rewrite(body)`: a dict or list is sent as JSON, a str or bytes as the
+        raw body (text/html, like a proxy's error page)."""
+        with self._lock:
+            self._rewrites.append(_Counted(route, times, rewrite=rewrite))
+
+    def page_rewrite(self, key: str, path: str) -> PageRewrite | None:
+        """The rewrite for this (successful ARM) answer, if any; consumes it."""
+        with self._lock:
+            rule = self._take(self._rewrites, key, path, True)
+            return rule.rewrite if rule is not None else None
 
     def forbid_subscription(self, subscription_id: str) -> None:
         """Every ARM read under this subscription answers 403 AuthorizationFailed."""
@@ -122,7 +164,15 @@ class AzureFaults:
                         "reached for operation type - "
                         "Read_ObservationWindow_00:05:00."
                     )
-                    fault.headers = {"Retry-After": _seconds(throttle.retry_after or 0)}
+                    if throttle.retry_after is not None:
+                        fault.headers = {"Retry-After": _seconds(throttle.retry_after)}
+                    return fault
+                echo = self._take(self._echoes, key, path, arm)
+                if echo is not None:
+                    fault.status = echo.status
+                    fault.code = "InvalidRequestHeaders"
+                    fault.message = "The request headers are not valid. Headers received:"
+                    fault.echo_authorization = True
                     return fault
             error = self._take(self._errors, key, path, arm)
             if error is not None:

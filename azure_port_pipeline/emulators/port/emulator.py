@@ -17,8 +17,11 @@ Choices where Port's spec and docs are silent (kept deliberately, tests pin them
 - `$datasource` is the last writer's User-Agent; placeholders made by
   `create_missing_related_entities` get the writer's too; `updatedAt` moves only on change;
 - deleting a blueprint with entities, or one another blueprint's relation targets: 422
-  `has_dependents`; deleting an entity others relate to: 403 `has_dependents` unless
-  `delete_dependents=true`, which deletes them transitively;
+  `has_dependents`; deleting an entity others relate to through a *required* relation: 403
+  `has_dependents` unless `delete_dependents=true`; entities relating to it through optional
+  relations stay, with that relation cleared (null, or the id dropped from a `many` list);
+  `delete_dependents=true` deletes every entity relating to it, transitively, whoever wrote it
+  (Port's docs: "will also delete all entities with a relation to the deleted entity");
 - bulk delete skips identifiers that do not exist (`deletedEntities` lists what went);
 - `relatedTo` follows relations over any number of hops: `downstream` = entities that relate
   to the given one, `upstream` = entities it relates to, no direction = both.
@@ -38,7 +41,7 @@ from urllib.parse import parse_qs
 
 from azure_port_pipeline.emulators.port.auth import AUTH_ROUTE, Tokens
 from azure_port_pipeline.emulators.port.errors import PortApiError
-from azure_port_pipeline.emulators.port.faults import Decision, Faults, error_code_for
+from azure_port_pipeline.emulators.port.faults import Answer, Decision, Faults, error_code_for
 from azure_port_pipeline.emulators.port.routes import ApiRequest, match_route
 from azure_port_pipeline.emulators.port.store import PortStore, UpsertOptions
 from azure_port_pipeline.emulators.server import (
@@ -102,6 +105,7 @@ class PortEmulator(Service):
                 name="port-emulator",
                 body_limit=self.body_limit,
                 compact_json=True,
+                counters=self._counters,
             )
             self.base_url = self._server.start()
         return self.base_url
@@ -215,7 +219,9 @@ class PortApi:
         template, _, _ = match_route(request.method, raw_path)
         key = f"{request.method} {template or '<unmatched>'}"
         self.counters.count(key)
-        decision = self.faults.decide(key)
+        decision = self.faults.decide(key, agent=request.headers.get("user-agent", ""))
+        if decision.expire_tokens:
+            self.tokens.expire_all()
         if decision.drop:
             return DROP
         too_large = request.body_too_large  # reads the body (or throws an oversized one away)
@@ -223,12 +229,17 @@ class PortApi:
             time.sleep(decision.delay)
         if decision.status is not None:
             return _fault(decision, close=request.client_closes)
+        made_up = decision.answer
+        if made_up is not None and not made_up.after:
+            return _made_up(made_up, decision, close=request.client_closes)
         if too_large:
             error = PortApiError(413, "bad_request", "Request body is too large (limit is 1MiB)")
             return _answer(413, error.body(), decision, close=True)
         status, body = self._run(request, raw_path, raw_query)
         if decision.drop_after:
             return DROP
+        if made_up is not None:
+            return _made_up(made_up, decision, close=request.client_closes)
         return _answer(status, body, decision, close=request.client_closes)
 
     def internal_error(self, error: Exception) -> Response:
@@ -299,6 +310,14 @@ def _answer(status: int, body: dict[str, Any], decision: Decision, *, close: boo
     if decision.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(decision.retry_after + 0.999)))
     return Response(status, body, headers, close=close)
+
+
+def _made_up(answer: Answer, decision: Decision, *, close: bool) -> Response:
+    """An `answer_next` answer, with Port's headers (rate limit, trace id) all the same."""
+    response = _answer(answer.status, answer.body, decision, close=close)
+    response.raw = answer.raw
+    response.content_type = answer.content_type
+    return response
 
 
 def _internal_error_body(error: Exception) -> dict[str, Any]:

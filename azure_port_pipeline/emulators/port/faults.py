@@ -1,8 +1,8 @@
 """Rate limiting and fault injection for the Port emulator.
 
 Two kinds of faults, so tests can be deterministic and benchmarks realistic:
-- one-shots (`fail_next`, `drop_next`, `throttle_next`, `delay_next`): consumed in order by
-  the next matching requests, never random;
+- one-shots (`fail_next`, `drop_next`, `throttle_next`, `delay_next`, `answer_next`,
+  `expire_token_next`): consumed in order by the next matching requests, never random;
 - rates (`error_rate`, `drop_rate`, `latency`) drawn from a seeded `random.Random`.
 
 The rate limiter is a fixed window like Port's (`N` requests per `window` seconds, every
@@ -17,7 +17,8 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 NOMINAL_LIMIT = 35_000
 NOMINAL_WINDOW = 300.0
@@ -41,13 +42,28 @@ def error_code_for(status: int) -> str:
     return _STATUS_ERRORS.get(status, "internal_error" if status >= 500 else "bad_request")
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A made-up answer in place of the real one: a JSON `body`, or `raw` bytes as they are
+    (a proxy's HTML page, a truncated body). `after`: the request is handled first (writes
+    happen) and only its answer is replaced, as when a gateway mangles a reply."""
+
+    status: int
+    body: Any = None
+    raw: bytes | None = None
+    content_type: str = "application/json; charset=utf-8"
+    after: bool = False
+
+
 @dataclass(slots=True)
 class OneShot:
-    kind: str  # "fail" | "drop" | "drop_after" | "throttle" | "delay"
+    kind: str  # "fail" | "drop" | "drop_after" | "throttle" | "delay" | "answer" | "expire"
     route: str | None
     status: int = 500
     delay: float = 0.0
     retry_after: float | None = None
+    answer: Answer | None = None
+    agent: str | None = None  # only requests whose User-Agent contains this
 
 
 @dataclass(slots=True)
@@ -61,6 +77,8 @@ class Decision:
     retry_after: float | None = None
     rate_headers: dict[str, str] = field(default_factory=dict)
     throttled: bool = False
+    answer: Answer | None = None
+    expire_tokens: bool = False
 
 
 class Faults:
@@ -119,13 +137,16 @@ class Faults:
         *,
         route: str | None = None,
         retry_after: float | None = None,
+        agent: str | None = None,
     ) -> None:
         """The next `n` matching requests get `status` with Port's error body (not handled).
 
         route: None for any request, else a substring of the counter key, e.g.
-        "entities/bulk" or "POST /v1/blueprints/{bp}/entities/bulk".
+        "entities/bulk" or "POST /v1/blueprints/{bp}/entities/bulk". agent: only requests
+        whose User-Agent contains it (the pipeline's writes name their scope there).
         """
-        self._queue(n, OneShot("fail", route, status=status, retry_after=retry_after))
+        shot = OneShot("fail", route, status=status, retry_after=retry_after, agent=agent)
+        self._queue(n, shot)
 
     def drop_next(self, n: int = 1, *, route: str | None = None, after: bool = False) -> None:
         """Close the socket of the next `n` matching requests without answering.
@@ -145,6 +166,33 @@ class Faults:
         """The next `n` matching requests are answered `seconds` late (for client timeouts)."""
         self._queue(n, OneShot("delay", route, delay=seconds))
 
+    def answer_next(
+        self,
+        n: int = 1,
+        status: int = 200,
+        body: Any = None,
+        *,
+        raw: bytes | str | None = None,
+        content_type: str | None = None,
+        route: str | None = None,
+        after: bool = False,
+    ) -> None:
+        """The next `n` matching requests get this answer instead of Port's: `body` as JSON
+        (an object, a list, `{"ok": false, ...}`), or `raw` bytes/text as they are (content
+        type text/html unless given). after=False: nothing is handled (nothing written);
+        after=True: the request is handled and only the answer is replaced."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        kind = content_type or (
+            "text/html; charset=utf-8" if data is not None else "application/json; charset=utf-8"
+        )
+        answer = Answer(status, body, data, kind, after)
+        self._queue(n, OneShot("answer", route, status=status, answer=answer))
+
+    def expire_token_next(self, n: int = 1, *, route: str | None = None) -> None:
+        """Every issued token expires as the next `n` matching requests arrive: those get
+        401 (unless they ask for a token), as when a token's lifetime ends mid-run."""
+        self._queue(n, OneShot("expire", route))
+
     def clear(self) -> None:
         """Forget queued one-shots and go back to no faults and no enforced rate limit."""
         with self._lock:
@@ -157,18 +205,16 @@ class Faults:
 
     def _queue(self, n: int, shot: OneShot) -> None:
         with self._lock:
-            self._shots.extend(
-                OneShot(shot.kind, shot.route, shot.status, shot.delay, shot.retry_after)
-                for _ in range(n)
-            )
+            self._shots.extend(replace(shot) for _ in range(n))
 
     # ------------------------------------------------------------------------ decide
-    def decide(self, route_key: str, now: float | None = None) -> Decision:
-        """Consume budget and faults for one request identified by its counter key."""
+    def decide(self, route_key: str, now: float | None = None, agent: str = "") -> Decision:
+        """Consume budget and faults for one request identified by its counter key (and
+        its User-Agent, for one-shots aimed at one writer)."""
         now = time.time() if now is None else now
         with self._lock:
             decision = Decision(delay=self.latency)
-            shot = self._take_shot(route_key)
+            shot = self._take_shot(route_key, agent)
             if shot is not None:
                 self._apply_shot(shot, decision)
             elif self.drop_rate and self._random.random() < self.drop_rate:
@@ -180,8 +226,10 @@ class Faults:
             decision.rate_headers = self._headers(now)
             return decision
 
-    def _take_shot(self, route_key: str) -> OneShot | None:
+    def _take_shot(self, route_key: str, agent: str) -> OneShot | None:
         for shot in self._shots:
+            if shot.agent is not None and shot.agent not in agent:
+                continue
             if shot.route is None or shot.route in route_key:
                 self._shots.remove(shot)
                 return shot
@@ -195,6 +243,10 @@ class Faults:
             decision.drop_after = True
         elif shot.kind == "delay":
             decision.delay += shot.delay
+        elif shot.kind == "answer":
+            decision.answer = shot.answer
+        elif shot.kind == "expire":
+            decision.expire_tokens = True
         else:
             decision.status = shot.status
             decision.retry_after = shot.retry_after

@@ -180,8 +180,9 @@ def delete_entity(req: ApiRequest) -> Response:
 
 
 def bulk_delete(req: ApiRequest) -> Response:
-    """1-100 identifiers of one blueprint. Identifiers that do not exist are skipped; one
-    with dependents (and no delete_dependents) refuses the whole request before deleting."""
+    """1-100 identifiers of one blueprint. Identifiers that do not exist are skipped; one with
+    a required dependent outside the list (and no delete_dependents) refuses the whole request
+    before anything is deleted (see `PortStore.delete_many`)."""
     body = req.json_object()
     ids = require_list(
         body.get("entities"), "body/entities", min_items=1, max_items=BULK_DELETE_MAX
@@ -191,25 +192,9 @@ def bulk_delete(req: ApiRequest) -> Response:
             raise invalid_request(f"body/entities/{index} must be string")
     blueprint = req.params["bp"]
     req.store.get_blueprint(blueprint)
-    delete_dependents = req.flag("delete_dependents")
     present = [i for i in dict.fromkeys(ids) if req.store.find(blueprint, i) is not None]
-    if not delete_dependents:
-        doomed = {(blueprint, i) for i in present}
-        for identifier in present:
-            outside = [d for d in req.store.dependents(blueprint, identifier) if d not in doomed]
-            if outside:
-                raise PortApiError(
-                    403,
-                    "has_dependents",
-                    f'Entity "{identifier}" of blueprint "{blueprint}" has dependent entities; '
-                    "pass delete_dependents=true to delete them too",
-                )
-    deleted: list[str] = []
-    for identifier in present:
-        if req.store.find(blueprint, identifier) is not None:
-            req.store.delete(blueprint, identifier, delete_dependents=True)
-            deleted.append(identifier)
-    return 200, {"ok": True, "deletedEntities": deleted}
+    req.store.delete_many(blueprint, present, delete_dependents=req.flag("delete_dependents"))
+    return 200, {"ok": True, "deletedEntities": present}
 
 
 def list_entities(req: ApiRequest) -> Response:

@@ -579,33 +579,98 @@ class PortStore:
             }
         )
 
+    def required_dependents(self, blueprint: str, identifier: str) -> list[EntityKey]:
+        """Entities relating to this one through a relation their blueprint marks required:
+        the ones that make Port refuse a delete without `delete_dependents`."""
+        return sorted(
+            {
+                (bp, ident)
+                for bp, ident, name in self.incoming((blueprint, identifier))
+                if (bp, ident) != (blueprint, identifier) and self._is_required(bp, name)
+            }
+        )
+
+    def _is_required(self, blueprint: str, relation: str) -> bool:
+        rel = (self._blueprints.get(blueprint, {}).get("relations") or {}).get(relation)
+        return bool(rel and rel.get("required"))
+
     def delete(self, blueprint: str, identifier: str, *, delete_dependents: bool) -> list[str]:
-        """Delete one entity; with `delete_dependents` also (transitively) every entity
-        relating to it. Returns the deleted keys as "bp/id" strings for tests."""
-        entity = self.entity(blueprint, identifier)
-        dependents = self.dependents(blueprint, identifier)
-        if dependents and not delete_dependents:
-            raise PortApiError(
-                403,
-                "has_dependents",
-                f'Entity "{identifier}" of blueprint "{blueprint}" has {len(dependents)} '
-                "dependent entities; pass delete_dependents=true to delete them too",
+        """Delete one entity, as Port does.
+
+        Without `delete_dependents`: refused (403 `has_dependents`) when an entity relates to
+        it through a required relation; entities relating to it through optional relations
+        stay, with that relation cleared. With `delete_dependents`: every entity relating to
+        it (any relation, transitively) is deleted too. Returns the deleted keys as "bp/id".
+        """
+        return self.delete_many(
+            blueprint, [identifier], delete_dependents=delete_dependents, strict=True
+        )
+
+    def delete_many(
+        self,
+        blueprint: str,
+        identifiers: list[str],
+        *,
+        delete_dependents: bool,
+        strict: bool = False,
+    ) -> list[str]:
+        """Delete entities of one blueprint together (the bulk route): a required dependent
+        outside the set refuses the whole call before anything is deleted. Identifiers that do
+        not exist are skipped, or raise 404 when `strict`. Returns the deleted keys."""
+        present: list[StoredEntity] = []
+        for identifier in dict.fromkeys(identifiers):
+            found = (
+                self.entity(blueprint, identifier) if strict else self.find(blueprint, identifier)
             )
-        doomed: dict[EntityKey, StoredEntity] = {}
-        stack = [entity]
-        while stack:
-            current = stack.pop()
-            key = (current.blueprint, current.identifier)
-            if key in doomed:
-                continue
-            doomed[key] = current
-            for dep in self.dependents(*key):
-                found = self.find(*dep)
-                if found is not None:
-                    stack.append(found)
+            if found is not None:
+                present.append(found)
+        doomed: dict[EntityKey, StoredEntity] = {
+            (entity.blueprint, entity.identifier): entity for entity in present
+        }
+        if delete_dependents:
+            stack = list(present)
+            while stack:
+                current = stack.pop()
+                for dep in self.dependents(current.blueprint, current.identifier):
+                    found = self.find(*dep)
+                    if found is not None and dep not in doomed:
+                        doomed[dep] = found
+                        stack.append(found)
+        else:
+            for entity in present:
+                blocking = [
+                    dep
+                    for dep in self.required_dependents(entity.blueprint, entity.identifier)
+                    if dep not in doomed
+                ]
+                if blocking:
+                    raise PortApiError(
+                        403,
+                        "has_dependents",
+                        f'Entity "{entity.identifier}" of blueprint "{entity.blueprint}" has '
+                        f"{len(blocking)} dependent entities with a required relation to it; "
+                        "pass delete_dependents=true to delete them too",
+                    )
+            for entity in present:
+                self._detach_dependents(entity, doomed)
         for doomed_entity in doomed.values():
             self._remove(doomed_entity)
         return [f"{bp}/{ident}" for bp, ident in doomed]
+
+    def _detach_dependents(self, target: StoredEntity, doomed: dict[EntityKey, Any]) -> None:
+        """Clear the optional relations that point at `target` from the entities that stay."""
+        key = (target.blueprint, target.identifier)
+        for bp, ident, name in sorted(self.incoming(key)):
+            dependent = self.find(bp, ident)
+            if dependent is None or (bp, ident) in doomed:
+                continue
+            value = dependent.relations.get(name)
+            self._unlink_relations(dependent)
+            if isinstance(value, list):
+                dependent.relations[name] = [v for v in value if v != target.identifier]
+            elif value == target.identifier:
+                dependent.relations[name] = None
+            self._link_relations(dependent)
 
     def _remove(self, entity: StoredEntity) -> None:
         self._unlink_relations(entity)

@@ -77,8 +77,18 @@ def test_create_update_delete_are_recorded_and_visible_in_resourcechanges(emu):
     props = update["properties"]
     assert props["targetResourceType"] == "microsoft.storage/storageaccounts"
     assert props["changes"] == {
-        "properties.accessTier": {"previousValue": "Hot", "newValue": "Cool"},
-        "tags.env": {"previousValue": None, "newValue": "prod"},
+        "properties.accessTier": {
+            "previousValue": "Hot",
+            "newValue": "Cool",
+            "propertyChangeType": "Update",
+            "changeCategory": "User",
+        },
+        "tags.env": {
+            "previousValue": None,
+            "newValue": "prod",
+            "propertyChangeType": "Insert",
+            "changeCategory": "User",
+        },
     }
     attributes = props["changeAttributes"]
     assert attributes["timestamp"] == "2030-01-01T00:02:00.000Z"

@@ -142,3 +142,58 @@ def test_counters_by_route_and_reset(azure_emulator_clean):
     assert emu.counters[RG_ROUTE] == 1 and emu.counters["GET /{resourceId}"] == 1
     emu.reset_counters()
     assert sum(emu.counters.values()) == 0
+
+
+def _raw_get(emu, path: str, **kwargs):
+    client = _rm(emu, retry_total=0, **kwargs)
+    return client.send_request(HttpRequest("GET", path))
+
+
+def test_arm_429_without_retry_after_and_forever(azure_emulator_clean):
+    emu = azure_emulator_clean
+    sub = emu.estate.subscription_ids[0]
+    emu.faults.throttle_arm(times=None, retry_after=None, route="*resourcegroups")
+    for _ in range(3):
+        response = _raw_get(emu, f"/subscriptions/{sub}/resourcegroups?api-version=2025-04-01")
+        assert response.status_code == 429
+        assert "Retry-After" not in response.headers
+
+
+def test_echo_authorization_quotes_the_bearer_token(azure_emulator_clean):
+    emu = azure_emulator_clean
+    sub = emu.estate.subscription_ids[0]
+    emu.faults.echo_authorization(times=1, status=403, route="*resourcegroups")
+    response = _raw_get(emu, f"/subscriptions/{sub}/resourcegroups?api-version=2025-04-01")
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert any(f"Authorization: Bearer {token}" in message for token in emu.issued_tokens())
+    assert (
+        _raw_get(emu, f"/subscriptions/{sub}/resourcegroups?api-version=2025-04-01").status_code
+        == 200
+    )
+
+
+def test_rewrite_page_sends_another_body_or_raw_text(azure_emulator_clean):
+    emu = azure_emulator_clean
+    sub = emu.estate.subscription_ids[0]
+    path = f"/subscriptions/{sub}/resourcegroups?api-version=2025-04-01"
+    emu.faults.rewrite_page(lambda body: {"value": ["x", *body["value"]]}, route="*resourcegroups")
+    assert _raw_get(emu, path).json()["value"][0] == "x"
+    emu.faults.rewrite_page(lambda body: "<html>bad gateway</html>", route="*resourcegroups")
+    response = _raw_get(emu, path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html"
+    assert response.text() == "<html>bad gateway</html>"
+    assert len(_raw_get(emu, path).json()["value"]) == 4  # both used up
+
+
+def test_entra_is_faulted_only_when_a_route_names_it(azure_emulator_clean):
+    emu = azure_emulator_clean
+    emu.faults.server_error(times=None, status=503)  # every ARM request, never Entra
+    credential = credential_for(emu)
+    assert credential.get_token("https://management.azure.com/.default").token
+    emu.faults.clear()
+    emu.faults.server_error(times=1, status=503, route="*oauth2/v2.0/token")
+    fresh = credential_for(emu)
+    assert fresh.get_token("https://management.azure.com/.default").token  # retried once
+    assert emu.counters["POST /{tenant}/oauth2/v2.0/token"] == 3

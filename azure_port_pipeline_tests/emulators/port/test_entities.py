@@ -233,40 +233,88 @@ def test_percent_encoded_identifiers_with_slashes_round_trip() -> None:
     assert again.status_code == 404
 
 
-def test_delete_with_dependents_needs_the_flag_and_then_deletes_them() -> None:
+#: A blueprint whose entities must relate to a resource group (Port refuses to delete the
+#: group under them without delete_dependents).
+ALERT = "alert"
+ALERT_BLUEPRINT = {
+    "identifier": ALERT,
+    "title": "Alert",
+    "schema": {"properties": {}},
+    "relations": {"resource_group": {"target": RG, "required": True, "many": False}},
+}
+
+
+def test_delete_under_a_required_relation_needs_the_flag_and_then_deletes_them() -> None:
+    with running_port() as emu:
+        emu.add_blueprint(ALERT_BLUEPRINT)
+        session = PortSession(emu)
+        session.bulk(
+            RG, [rg_entity(1, "a"), rg_entity(1, "b")], create_missing_related_entities=True
+        )
+        session.bulk(RES, [{"identifier": "vm", "relations": {"resource_group": rg_id(1, "a")}}])
+        session.bulk(ALERT, [{"identifier": "cpu", "relations": {"resource_group": rg_id(1, "a")}}])
+        refused = session.delete_entity(RG, rg_id(1, "a"))
+        refused_false = session.delete_entity(RG, rg_id(1, "a"), delete_dependents=False)
+        still = emu.entity_count()
+        deleted = session.delete_entity(SUB, sub_id(1), delete_dependents=True)
+        left = emu.entity_count()
+    assert refused.status_code == 403 and refused.json()["error"] == "has_dependents"
+    assert "required relation" in refused.json()["message"]
+    assert refused_false.status_code == 403
+    assert still == 5
+    assert deleted.status_code == 200
+    assert left == 0  # everything below the subscription, transitively, whatever the relation
+
+
+def test_delete_under_optional_relations_clears_them_and_keeps_the_dependents() -> None:
     with running_port() as emu:
         session = PortSession(emu)
         session.bulk(
             RG, [rg_entity(1, "a"), rg_entity(1, "b")], create_missing_related_entities=True
         )
         session.bulk(RES, [{"identifier": "vm", "relations": {"resource_group": rg_id(1, "a")}}])
-        refused = session.delete_entity(SUB, sub_id(1))
-        refused_false = session.delete_entity(SUB, sub_id(1), delete_dependents=False)
-        still = emu.entity_count()
-        deleted = session.delete_entity(SUB, sub_id(1), delete_dependents=True)
-        left = emu.entity_count()
-    assert refused.status_code == 403 and refused.json()["error"] == "has_dependents"
-    assert refused_false.status_code == 403
-    assert still == 4
+        deleted = session.delete_entity(SUB, sub_id(1))
+        groups = {e["identifier"]: e["relations"] for e in emu.entities(RG)}
+        again = session.delete_entity(RG, rg_id(1, "a"))
+        vm = emu.entity(RES, "vm")
+        related = session.request(
+            "POST",
+            "/v1/entities/search",
+            json={
+                "combinator": "and",
+                "rules": [
+                    {"operator": "relatedTo", "blueprint": RG, "value": rg_id(1, "b")},
+                ],
+            },
+        )
     assert deleted.status_code == 200
-    assert left == 0
+    assert groups == {rg_id(1, n): {"subscription": None} for n in "ab"}
+    assert again.status_code == 200
+    assert vm is not None and vm["relations"] == {"resource_group": None}
+    assert related.json()["entities"] == []  # the cleared relations lead nowhere
 
 
-def test_bulk_delete_deletes_listed_ids_and_guards_dependents() -> None:
+def test_bulk_delete_deletes_listed_ids_and_guards_required_dependents() -> None:
     with running_port() as emu:
+        emu.add_blueprint(ALERT_BLUEPRINT)
         session = PortSession(emu)
-        session.bulk(RG, [rg_entity(1, n) for n in "abc"], create_missing_related_entities=True)
-        session.bulk(RES, [{"identifier": "vm", "relations": {"resource_group": rg_id(1, "c")}}])
+        session.bulk(RG, [rg_entity(1, n) for n in "abcd"], create_missing_related_entities=True)
+        session.bulk(ALERT, [{"identifier": "cpu", "relations": {"resource_group": rg_id(1, "c")}}])
+        session.bulk(RES, [{"identifier": "vm", "relations": {"resource_group": rg_id(1, "d")}}])
         path = f"/v1/blueprints/{RG}/bulk/entities/delete"
         ok = session.request(
             "POST",
             path,
             params={"delete_dependents": "false"},
-            json={"entities": [rg_id(1, "a"), rg_id(1, "b"), rg_id(1, "zz")]},
+            json={"entities": [rg_id(1, "a"), rg_id(1, "b"), rg_id(1, "zz"), rg_id(1, "d")]},
         )
         guarded = session.request(
-            "POST", path, params={"delete_dependents": "false"}, json={"entities": [rg_id(1, "c")]}
+            "POST",
+            path,
+            params={"delete_dependents": "false"},
+            json={"entities": [rg_id(1, "c"), rg_id(1, "zz")]},
         )
+        still_there = emu.entity(RG, rg_id(1, "c")) is not None
         too_many = session.request(
             "POST",
             path,
@@ -276,13 +324,14 @@ def test_bulk_delete_deletes_listed_ids_and_guards_dependents() -> None:
         cascade = session.request(
             "POST", path, params={"delete_dependents": "true"}, json={"entities": [rg_id(1, "c")]}
         )
-        remaining = {(e["blueprint"], e["identifier"]) for e in emu.entities()}
+        remaining = {(e["blueprint"], e["identifier"]): e["relations"] for e in emu.entities()}
     assert ok.status_code == 200
-    assert ok.json() == {"ok": True, "deletedEntities": [rg_id(1, "a"), rg_id(1, "b")]}
+    assert ok.json() == {"ok": True, "deletedEntities": [rg_id(1, n) for n in "abd"]}
     assert guarded.status_code == 403 and guarded.json()["error"] == "has_dependents"
+    assert still_there
     assert too_many.status_code == 422
     assert cascade.json()["deletedEntities"] == [rg_id(1, "c")]
-    assert remaining == {(SUB, sub_id(1))}
+    assert remaining == {(SUB, sub_id(1)): {}, (RES, "vm"): {"resource_group": None}}
 
 
 def test_list_count_team_normalisation_and_put_patch() -> None:

@@ -168,3 +168,48 @@ def test_serve_refuses_to_start_without_credentials(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PORT_CLIENT_SECRET", "x")
     with pytest.raises(SystemExit, match="PORT_CLIENT_ID and PORT_CLIENT_SECRET"):
         serve(0)
+
+
+def test_answer_next_replaces_the_answer_before_or_after_the_write() -> None:
+    with running_port() as emu:
+        s = PortSession(emu)
+        html = "<html><title>502 Bad Gateway</title></html>"
+        emu.faults.answer_next(1, status=502, raw=html, route=BULK)
+        emu.faults.answer_next(1, status=200, body=[1, 2], route=BULK)
+        emu.faults.answer_next(1, body={"ok": False, "message": "no"}, route=BULK, after=True)
+        gateway = s.bulk(RES, [{"identifier": "not-written"}])
+        listed = s.bulk(RES, [{"identifier": "not-written-either"}])
+        not_ok = s.bulk(RES, [{"identifier": "written"}])
+        stored = {e["identifier"] for e in emu.entities(RES)}
+    assert (gateway.status_code, gateway.text) == (502, html)
+    assert gateway.headers["Content-Type"].startswith("text/html")
+    assert gateway.headers["X-Trace-Id"] and gateway.headers["x-ratelimit-limit"]
+    assert (listed.status_code, listed.json()) == (200, [1, 2])
+    assert (not_ok.status_code, not_ok.json()) == (200, {"ok": False, "message": "no"})
+    assert stored == {"written"}
+
+
+def test_expire_token_next_expires_tokens_as_that_request_arrives() -> None:
+    with running_port() as emu:
+        s = PortSession(emu)
+        emu.faults.expire_token_next(1, route=BULK)
+        listed = s.request("GET", "/v1/blueprints")
+        expired = s.bulk(RES, [{"identifier": "a"}])
+        s.authenticate()
+        again = s.bulk(RES, [{"identifier": "a"}])
+    assert listed.status_code == 200
+    assert expired.status_code == 401 and expired.json()["message"] == "Token expired"
+    assert again.status_code == 200
+
+
+def test_fail_next_can_aim_at_one_writer_by_user_agent() -> None:
+    with running_port() as emu:
+        mine = PortSession(emu, "azure-port-pipeline (installation=t; scope=sub-1:storage)")
+        other = PortSession(emu, "azure-port-pipeline (installation=t; scope=sub-1:vms)")
+        emu.faults.fail_next(2, status=500, route=BULK, agent="scope=sub-1:storage")
+        theirs = other.bulk(RES, [{"identifier": "vm"}])
+        first = mine.bulk(RES, [{"identifier": "sa"}])
+        second = mine.bulk(RES, [{"identifier": "sa"}])
+        third = mine.bulk(RES, [{"identifier": "sa"}])
+    assert [theirs.status_code, first.status_code, second.status_code] == [200, 500, 500]
+    assert third.status_code == 200

@@ -152,7 +152,10 @@ def test_the_daemon_fails_a_killed_run_frees_its_slots_and_its_retry_completes(
             lambda: _with_status(instance, run.run_id, DagsterRunStatus.FAILURE),
             RECOVERY_BOUND_SECONDS,
         )
-        assert "is gone" in _failure_message(instance, failed.run_id)
+        # Run monitoring ("the run's worker ... is gone") or the code server that started the
+        # worker, whichever notices first, fails it; either way it must not stay STARTED.
+        message = _failure_message(instance, failed.run_id)
+        assert "is gone" in message or "marked as failed from outside" in message, message
         retry = d.wait_for(
             "the retry of the killed run succeeds",
             lambda: _retry_succeeded(instance, run.run_id),

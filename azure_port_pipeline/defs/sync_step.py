@@ -76,6 +76,7 @@ class SyncOutcome:
             "updated": report.updated,
             "unchanged": report.unchanged,
             "deleted": report.deleted,
+            "already_gone": report.already_gone,
             "write_failures": report.failed,
             "owned_before": self.plan.owned,
             "azure_count": self.azure_count,

@@ -222,6 +222,7 @@ def test_materializations_carry_plottable_run_metrics(pipeline: Pipeline) -> Non
         "updated",
         "unchanged",
         "deleted",
+        "already_gone",
         "write_failures",
         "azure_requests",
         "port_requests",
@@ -230,6 +231,7 @@ def test_materializations_carry_plottable_run_metrics(pipeline: Pipeline) -> Non
     ):
         assert isinstance(sync[name], int | float), name
     assert sync["created"] == entities["mapped"]
+    assert sync["already_gone"] == 0
     name = pipeline.azure.estate.subscription(subscription_id)["displayName"]
     subscription = materialization(pipeline, ["azure", "subscription"], subscription_id)
     for metadata in (raw, entities, sync, subscription):

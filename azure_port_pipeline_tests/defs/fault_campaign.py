@@ -44,14 +44,13 @@ from azure_port_pipeline.demo.environment import (
     EmulatorEndpoints,
     change_estate,
     emulator_resources,
-    emulator_variables,
 )
 from azure_port_pipeline.demo.once import ExpectedCatalog, _comparable
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator
 from azure_port_pipeline_tests.azure_fixtures import start_emulator
 from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, PORT_ID, PORT_SECRET
-from azure_port_pipeline_tests.defs.daemon import dagster_home, open_instance
+from azure_port_pipeline_tests.defs.processes import dagster_home, open_instance, process_env
 
 CLI = str(Path(sys.executable).with_name("azure-port-pipeline"))
 INSTALLATION = "campaign"
@@ -140,7 +139,7 @@ class Campaign:
         self.expected = ExpectedCatalog(
             configured_mapping(settings), resources["azure"].settings(), settings.identifier_policy
         )
-        self.env = _cli_env(azure, port, home)
+        self.env = process_env(azure, port, home, INSTALLATION, **CLI_SETTINGS)
         disabled = set(azure.estate.disabled_subscription_ids)
         self.subscriptions = [s for s in azure.estate.subscription_ids if s not in disabled]
 
@@ -303,14 +302,6 @@ def _foreign_changes(before: dict, after: dict) -> list[str]:
 
 def _name(key: tuple[str, str]) -> str:
     return f"{key[0]}:{key[1]}"
-
-
-def _cli_env(azure: AzureEmulator, port: PortEmulator, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "PORT_"))}
-    env.update(emulator_variables(EmulatorEndpoints.of(azure, port), CREDENTIALS, INSTALLATION))
-    env.update(CLI_SETTINGS)
-    env["DAGSTER_HOME"] = str(home)
-    return env
 
 
 @contextlib.contextmanager

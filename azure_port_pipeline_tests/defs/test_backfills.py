@@ -7,7 +7,6 @@ backfill did not appear or did not complete.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,16 +19,17 @@ from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG, SYNC_SELECTION, TRIGGER_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTION_RAW_KEY
 from azure_port_pipeline.defs.sensors import RESYNC_SENSOR
-from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_variables
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator
-from azure_port_pipeline_tests.azure_fixtures import start_emulator
-from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, PORT_ID, PORT_SECRET, Pipeline
-from azure_port_pipeline_tests.defs.daemon import (
+from azure_port_pipeline_tests.defs.conftest import Pipeline
+from azure_port_pipeline_tests.defs.processes import (
     dagster_cli,
     dagster_home,
+    enabled_subscriptions,
     open_instance,
+    process_env,
     running_daemon,
+    running_emulators,
 )
 from azure_port_pipeline_tests.defs.test_automation import evaluate_discovery
 
@@ -56,14 +56,8 @@ def test_discovery_requests_one_backfill_of_every_sync_asset_over_the_new_subscr
 
 @pytest.fixture
 def emulators() -> Iterator[tuple[AzureEmulator, PortEmulator]]:
-    azure = start_emulator(seed=11, subscriptions=3, resource_groups=2, resources=60)
-    port = PortEmulator(client_id=PORT_ID, client_secret=PORT_SECRET)
-    try:
-        port.start()
-        yield azure, port
-    finally:
-        port.stop()
-        azure.stop()
+    with running_emulators(seed=11, subscriptions=3, resource_groups=2, resources=60) as both:
+        yield both
 
 
 @pytest.mark.e2e
@@ -71,16 +65,16 @@ def test_the_daemon_backfills_discovered_subscriptions_and_resyncs_everything_on
     emulators: tuple[AzureEmulator, PortEmulator], tmp_path: Path
 ) -> None:
     azure, port = emulators
-    enabled = set(azure.estate.subscription_ids) - set(azure.estate.disabled_subscription_ids)
+    enabled = set(enabled_subscriptions(azure))
     home = dagster_home(tmp_path / "home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "PORT_"))}
-    env.update(emulator_variables(EmulatorEndpoints.of(azure, port), CREDENTIALS, "daemon"))
-    env.update(
-        {
-            "AZURE_PORT_PROFILE": "development",
-            "AZURE_PORT_DISCOVERY_SECONDS": "5",
-            "AZURE_PORT_FULL_SYNC_CRON": "0 0 1 1 *",  # no scheduled resync during the test
-        }
+    env = process_env(
+        azure,
+        port,
+        home,
+        "daemon",
+        AZURE_PORT_PROFILE="development",
+        AZURE_PORT_DISCOVERY_SECONDS="5",
+        AZURE_PORT_FULL_SYNC_CRON="0 0 1 1 *",  # no scheduled resync during the test
     )
 
     with open_instance(home) as instance, running_daemon(home, env, tmp_path / "daemon.log") as d:

@@ -26,16 +26,16 @@ from azure_port_pipeline.defs.run_health import (
     this_host,
     worker_of,
 )
-from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_variables
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator
-from azure_port_pipeline_tests.azure_fixtures import start_emulator
-from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, PORT_ID, PORT_SECRET
-from azure_port_pipeline_tests.defs.daemon import (
+from azure_port_pipeline_tests.defs.processes import (
     dagster_cli,
     dagster_home,
+    enabled_subscriptions,
     open_instance,
+    process_env,
     running_daemon,
+    running_emulators,
 )
 from azure_port_pipeline_tests.paths import PROJECT_ROOT
 
@@ -48,14 +48,8 @@ WRITES = "entities/bulk"
 
 @pytest.fixture
 def emulators() -> Iterator[tuple[AzureEmulator, PortEmulator]]:
-    azure = start_emulator(seed=13, subscriptions=2, resource_groups=2, resources=60)
-    port = PortEmulator(client_id=PORT_ID, client_secret=PORT_SECRET)
-    try:
-        port.start()
-        yield azure, port
-    finally:
-        port.stop()
-        azure.stop()
+    with running_emulators(seed=13, subscriptions=2, resource_groups=2, resources=60) as both:
+        yield both
 
 
 def test_a_live_worker_is_alive_and_a_dead_or_reused_pid_is_not() -> None:
@@ -73,8 +67,8 @@ def test_a_headless_sync_after_a_killed_one_fails_it_frees_its_slots_and_complet
 ) -> None:
     azure, port = emulators
     home = dagster_home(tmp_path / "home")
-    env = _env(azure, port, home)
-    target = _enabled(azure)[0]
+    env = process_env(azure, port, home, "health")
+    target = enabled_subscriptions(azure)[0]
     port.faults.delay_next(10_000, seconds=30, route=WRITES)
     killed = subprocess.Popen(
         [CLI, "sync", "--subscription", target],
@@ -121,8 +115,8 @@ def test_the_daemon_fails_a_killed_run_frees_its_slots_and_its_retry_completes(
 ) -> None:
     azure, port = emulators
     home = dagster_home(tmp_path / "home")
-    env = {**_env(azure, port, home), "AZURE_PORT_AUTOSTART": "false"}
-    target = _enabled(azure)[0]
+    env = process_env(azure, port, home, "health", AZURE_PORT_AUTOSTART="false")
+    target = enabled_subscriptions(azure)[0]
     with open_instance(home) as instance:
         instance.add_dynamic_partitions("azure_subscriptions", [target])
     port.faults.delay_next(10_000, seconds=30, route=WRITES)
@@ -216,15 +210,3 @@ def _failure_message(instance, run_id: str) -> str:
         if record.dagster_event is not None
         and record.dagster_event.event_type == DagsterEventType.RUN_FAILURE
     )
-
-
-def _env(azure: AzureEmulator, port: PortEmulator, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "PORT_"))}
-    env.update(emulator_variables(EmulatorEndpoints.of(azure, port), CREDENTIALS, "health"))
-    env["DAGSTER_HOME"] = str(home)
-    return env
-
-
-def _enabled(azure: AzureEmulator) -> list[str]:
-    disabled = set(azure.estate.disabled_subscription_ids)
-    return [s for s in azure.estate.subscription_ids if s not in disabled]

@@ -1,8 +1,11 @@
-"""A real `dagster-daemon run` on a DAGSTER_HOME, loading the code location from the environment.
+"""The pipeline in other processes, as a user runs it: emulators, environment, DAGSTER_HOME, daemon.
 
-The daemon runs in a session of its own; `stop` sends SIGTERM and, past a bound, kills the whole
-session (the code server and any run worker included), so nothing it started outlives a test.
-Readiness is polled (`wait_for`), never slept on.
+`running_emulators` starts both emulators and `process_env` wires a child process to them
+through the same variables a deployment sets. `running_daemon` is a real `dagster-daemon run`
+on a DAGSTER_HOME, loading the code location from the environment; it runs in a session of its
+own, and `stop` sends SIGTERM and, past a bound, kills the whole session (the code server and
+any run worker included), so nothing it started outlives a test. Readiness is polled
+(`wait_for`), never slept on.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from typing import TypeVar
 
 from dagster import DagsterInstance
 
+from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_variables
+from azure_port_pipeline.emulators.azure import AzureEmulator
+from azure_port_pipeline.emulators.port import PortEmulator
+from azure_port_pipeline_tests.azure_fixtures import start_emulator
+from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, PORT_ID, PORT_SECRET
 from azure_port_pipeline_tests.demo.running_demo import _exited, _in, _processes
 from azure_port_pipeline_tests.paths import PROJECT_ROOT
 
@@ -26,10 +34,55 @@ T = TypeVar("T")
 STOP_BOUND_SECONDS = 60
 
 
+@contextlib.contextmanager
+def running_emulators(**estate: int) -> Iterator[tuple[AzureEmulator, PortEmulator]]:
+    """Both emulators on a generated estate (`seed`, `subscriptions`, ...), stopped on exit."""
+    azure = start_emulator(**estate)
+    port = PortEmulator(client_id=PORT_ID, client_secret=PORT_SECRET)
+    try:
+        port.start()
+        yield azure, port
+    finally:
+        port.stop()
+        azure.stop()
+
+
+def process_env(
+    azure: AzureEmulator,
+    port: PortEmulator,
+    home: Path | None,
+    installation: str,
+    **extra: str,
+) -> dict[str, str]:
+    """This process's environment minus any AZURE_*/PORT_* of the machine, wired to the
+    emulators, with DAGSTER_HOME (unset when `home` is None) and `extra` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "PORT_"))}
+    env.pop("DAGSTER_HOME", None)
+    env.update(emulator_variables(EmulatorEndpoints.of(azure, port), CREDENTIALS, installation))
+    if home is not None:
+        env["DAGSTER_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def enabled_subscriptions(azure: AzureEmulator) -> list[str]:
+    disabled = set(azure.estate.disabled_subscription_ids)
+    return [s for s in azure.estate.subscription_ids if s not in disabled]
+
+
 def dagster_home(path: Path) -> Path:
-    """A DAGSTER_HOME as the README sets one up: the project's dagster.yaml in it."""
+    """A DAGSTER_HOME as the README sets one up: the project's dagster.yaml in it.
+
+    Its SQLite storages are created here, once: two processes opening a new home at the same
+    moment (a test and the command it started) would both create the tables, and one fails.
+    """
     path.mkdir(parents=True, exist_ok=True)
     (path / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    with open_instance(path) as instance:
+        instance.get_runs(limit=1)
+        instance.get_dynamic_partitions("azure_subscriptions")
+        instance.all_instigator_state()
+        instance.event_log_storage.get_concurrency_run_ids()
     return path
 
 

@@ -90,8 +90,13 @@ class KindLister:
         kind: str,
         api_version: str | None,
         resource_kinds: dict[str, str] | None = None,
+        resource_group: str | None = None,
     ) -> tuple[PartialItems, int]:
-        """(items read, number dropped by the resource-group tag filters)."""
+        """(items read, number dropped by the resource-group tag filters).
+
+        `resource_group`: only that group's resources (a group an incremental sync sees come
+        back into the tag filters); resource groups themselves are always read whole.
+        """
         lowered = kind.lower()
         if lowered == RESOURCE_GROUPS_KIND:
             groups = _unique(
@@ -113,7 +118,11 @@ class KindLister:
                     rest = ", ".join(t for t, _ in types[position:])
                     result.failed(f"not listed after Azure stopped answering: {rest}")
                     break
-                result.extend(self.resources(subscription_id, arm_type, type_version, kind=kind))
+                result.extend(
+                    self.resources(
+                        subscription_id, arm_type, type_version, kind=kind, group=resource_group
+                    )
+                )
         else:
             if not api_version:
                 raise AzureListingError(
@@ -121,7 +130,9 @@ class KindLister:
                     kind=kind,
                     subscription_id=subscription_id,
                 )
-            result = self.resources(subscription_id, kind, api_version, kind=kind)
+            result = self.resources(
+                subscription_id, kind, api_version, kind=kind, group=resource_group
+            )
         return self._filter_by_group(subscription_id, _unique(result, kind, subscription_id))
 
     # --- resource groups ------------------------------------------------------------------
@@ -139,7 +150,13 @@ class KindLister:
     # --- resources ------------------------------------------------------------------------
 
     def resources(
-        self, subscription_id: str, arm_type: str, api_version: str, *, kind: str
+        self,
+        subscription_id: str,
+        arm_type: str,
+        api_version: str,
+        *,
+        kind: str,
+        group: str | None = None,
     ) -> PartialItems:
         namespace, _, rest = arm_type.partition("/")
         segments = [s for s in rest.split("/") if s]
@@ -149,7 +166,10 @@ class KindLister:
                 kind=kind,
                 subscription_id=subscription_id,
             )
-        path = f"/subscriptions/{subscription_id}/providers/{namespace}/{segments[0]}"
+        scope = f"/subscriptions/{subscription_id}"
+        if group:
+            scope += f"/resourceGroups/{group}"
+        path = f"{scope}/providers/{namespace}/{segments[0]}"
         level = self._collect(
             path, api_version, kind=kind, subscription_id=subscription_id, arm_type=arm_type
         )

@@ -70,6 +70,33 @@ class ResourceChange:
     def is_delete(self) -> bool:
         return self.change_type.lower() == "delete"
 
+    def record(self) -> dict[str, str]:
+        """The change as plain strings: what a run's config carries and what an item exposes
+        under `__change` (`changeType`, `changedBy`, `clientType`, `operation`, `timestamp`)."""
+        return {
+            "resourceId": self.resource_id,
+            "resourceType": self.resource_type,
+            "subscriptionId": self.subscription_id,
+            "changeType": self.change_type,
+            "timestamp": self.change_time.isoformat(),
+            "changedBy": self.changed_by or "",
+            "clientType": self.client_type or "",
+            "operation": self.operation or "",
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ResourceChange:
+        return cls(
+            resource_id=str(record["resourceId"]),
+            resource_type=str(record.get("resourceType") or "").lower(),
+            subscription_id=str(record.get("subscriptionId") or "").lower(),
+            change_type=str(record.get("changeType") or ""),
+            change_time=datetime.fromisoformat(str(record["timestamp"])),
+            changed_by=record.get("changedBy") or None,
+            client_type=record.get("clientType") or None,
+            operation=record.get("operation") or None,
+        )
+
 
 @dataclass
 class ChangeWindow:
@@ -97,6 +124,8 @@ class CurrentResources:
     deleted: list[str]
     complete: bool
     errors: dict[str, str] = field(default_factory=dict)
+    #: ids of `errors` Azure may answer later (throttled, failing, unreachable, not tried)
+    transient: list[str] = field(default_factory=list)
     filtered_out: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     counters: AzureCounters = field(default_factory=AzureCounters)

@@ -94,6 +94,11 @@ class AzureReader:
                 self._credential = None
 
     @property
+    def rg_filters_active(self) -> bool:
+        """Whether resource-group tag filters narrow what is read."""
+        return self._rg_filter.active
+
+    @property
     def counters(self) -> AzureCounters:
         """Everything this reader did since it was built (a live object)."""
         return self._sink.total
@@ -173,15 +178,21 @@ class AzureReader:
         kind: str,
         api_version: str | None,
         resource_kinds: Mapping[str, str] | None = None,
+        resource_group: str | None = None,
     ) -> Listing:
-        """The raw objects of one mapped kind in one subscription (see listing.py)."""
+        """The raw objects of one mapped kind in one subscription (see listing.py), or in one
+        of its resource groups."""
         with self._sink.call() as counters:
             if kind.lower() == SUBSCRIPTION_KIND:
                 return self._list_subscription_kind(subscription_id, kind, counters)
             lister = KindLister(self._arm(), self._rg_filter)
             try:
                 result, filtered = lister.list(
-                    subscription_id, kind, api_version, dict(resource_kinds or {}) or None
+                    subscription_id,
+                    kind,
+                    api_version,
+                    dict(resource_kinds or {}) or None,
+                    resource_group=resource_group,
                 )
             except AuthorizationFailure as err:
                 raise self._arm_auth_error(err.error) from None
@@ -261,8 +272,8 @@ class AzureReader:
         """The current object of each changed resource, by id, with its kind's api-version.
 
         `api_versions` maps ARM type (any casing) to api-version; changes of other types are
-        `skipped`. Deletes and 404s are `deleted`. Resources in groups the tag filters
-        exclude are `filtered_out`. Subscriptions come back as subscription records.
+        `skipped`. Every id is read, Deletes included; a 404 is `deleted`. Resources in groups
+        the tag filters exclude are `filtered_out`. Subscriptions come back as subscription records.
         """
         versions = {k.lower(): v for k, v in api_versions.items()}
         with self._sink.call() as counters:
@@ -272,6 +283,7 @@ class AzureReader:
             for change in changes:
                 if stopped is not None:  # Azure stopped answering: do not wait once per id
                     result.errors[change.resource_id] = f"not read: {stopped}"
+                    result.transient.append(change.resource_id)
                     continue
                 stopped = self._fetch_one(change, versions, group_tags, result)
             result.errors = {rid: self._scrub(text) or "" for rid, text in result.errors.items()}
@@ -289,10 +301,7 @@ class AzureReader:
     ) -> str | None:
         """Read one changed resource into `result`; the reason to stop reading, if any."""
         rid, rtype = change.resource_id, change.resource_type.lower()
-        if change.is_delete:
-            result.deleted.append(rid)
-            return None
-        try:
+        try:  # a Delete is read too: a resource re-created since is current, not deleted
             if rtype == SUBSCRIPTIONS_TYPE:
                 record = self._get_subscription(rid.rstrip("/").split("/")[-1])
                 (result.items.append(record) if record else result.deleted.append(rid))
@@ -314,12 +323,17 @@ class AzureReader:
                     return None
         except ArmRequestError as err:
             result.errors[rid] = str(err)
-            return _STOPPED if is_storm(err) else None
+            if is_storm(err):
+                result.transient.append(rid)
+                return _STOPPED
+            return None
         except (HttpResponseError, ServiceRequestError, ServiceResponseError) as err:
             result.errors[rid] = _text(err)
             status = getattr(err, "status_code", None)
-            storm = status is None or status == 429 or status >= 500
-            return _STOPPED if storm else None
+            if status is None or status == 429 or status >= 500:
+                result.transient.append(rid)
+                return _STOPPED
+            return None
         if current is None:
             result.deleted.append(rid)
         else:

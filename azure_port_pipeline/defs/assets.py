@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from dagster import (
     AssetCheckResult,
@@ -28,9 +28,17 @@ from dagster import (
 )
 from upath import UPath
 
-from azure_port_pipeline.azure import AzureError
+from azure_port_pipeline.azure import AzureError, ResourceChange
+from azure_port_pipeline.azure.listing import RESOURCE_GROUPS_KIND
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
-from azure_port_pipeline.defs.io_manager import KEYS_ONLY, StoredKeys
+from azure_port_pipeline.defs.incremental import (
+    entry_types,
+    listing_cost,
+    merge_raw,
+    read_changes,
+    remap,
+)
+from azure_port_pipeline.defs.io_manager import KEYS_ONLY, StoredKeys, read_snapshot
 from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import subscription_names, subscription_partitions
 from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
@@ -38,6 +46,9 @@ from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
 from azure_port_pipeline.defs.summaries import error_table, resource_summary, tag_coverage
 from azure_port_pipeline.defs.sync_step import DEFAULT_DELETION, DeletionOptions, sync_scope
 from azure_port_pipeline.mapping import IdentifierPolicy, PortAppConfig, ResourceMapping, map_items
+from azure_port_pipeline.mapping.models import MappingReport
+
+T = TypeVar("T", RawSnapshot, EntitySnapshot)
 
 RAW_GROUP, ENTITIES_GROUP, SYNC_GROUP = "azure_raw", "port_entities", "port_sync"
 SUBSCRIPTION_LISTING_KEY = AssetKey([ENTITIES_GROUP, "subscription_listing"])
@@ -106,55 +117,59 @@ def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
     def raw(
         context: AssetExecutionContext, azure: AzureResource, sync_options: SyncOptions
     ) -> Output[RawSnapshot]:
-        _require_supported_mode(sync_options)
         subscription_id = context.partition_key
         started = time.monotonic()
         with azure.reader() as reader:
-            listing = reader.list_kind(
-                subscription_id, entry.kind, entry.api_version, entry.resource_kinds or None
-            )
+            if sync_options.mode == "full":
+                snapshot = _listed(reader, entry, subscription_id, sync_options.mode)
+            else:
+                changes = _changes_of(sync_options, subscription_id)
+                previous = _previous_snapshot(context, keys.raw, RawSnapshot)
+                snapshot = _brought_forward(reader, entry, subscription_id, previous, changes)
             counters = reader.counters
         seconds = round(time.monotonic() - started, 3)
-        _tag_subscription_name(context, azure, entry, listing.items)
-        stats = {
-            "azure_requests": counters.requests,
-            "azure_pages": counters.pages,
-            "azure_retries": counters.retries,
-            "azure_throttle_waits": counters.throttle_waits,
-            "azure_seconds": seconds,
-        }
-        if not listing.complete:
-            context.log.warning(
-                f"{entry.kind} in {subscription_id}: listing incomplete ({listing.error}); "
-                "nothing will be deleted in this scope"
-            )
-        snapshot = RawSnapshot(
-            kind=entry.kind,
-            subscription_id=subscription_id,
-            items=listing.items,
-            complete=listing.complete,
-            error=listing.error,
-            fetched_at=datetime.now(UTC).isoformat(),
-            mode=sync_options.mode,
-            stats=stats,
-        )
-        return Output(
-            snapshot,
-            metadata={
-                **_subscription_label(context, entry, listing.items),
-                "fetched": len(listing.items),
-                "complete": listing.complete,
-                "listing_error": listing.error or "",
+        snapshot.stats.update(
+            {
                 "azure_requests": counters.requests,
                 "azure_pages": counters.pages,
                 "azure_retries": counters.retries,
-                "throttle_waits": counters.throttle_waits,
-                "seconds": seconds,
-                "tag_coverage": tag_coverage(listing.items),
-                "resources_by_type_and_location": resource_summary(listing.items),
-                "dagster/row_count": len(listing.items),
-            },
+                "azure_throttle_waits": counters.throttle_waits,
+                "azure_seconds": seconds,
+            }
         )
+        if snapshot.changed_ids is None:  # a listing: what the next window's fallback weighs
+            snapshot.stats["listing_requests"] = counters.requests
+        _tag_subscription_name(context, azure, entry, snapshot.items)
+        if not snapshot.complete:
+            context.log.warning(
+                f"{entry.kind} in {subscription_id}: listing incomplete ({snapshot.error}); "
+                "nothing will be deleted in this scope"
+            )
+        read = snapshot.items if snapshot.changed_ids is None else snapshot.changed_ids
+        metadata: dict[str, Any] = {
+            **_subscription_label(context, entry, snapshot.items),
+            "mode": snapshot.mode,
+            "fetched": len(read),
+            "complete": snapshot.complete,
+            "listing_error": snapshot.error or "",
+            "azure_requests": counters.requests,
+            "azure_pages": counters.pages,
+            "azure_retries": counters.retries,
+            "throttle_waits": counters.throttle_waits,
+            "seconds": seconds,
+            "tag_coverage": tag_coverage(snapshot.items),
+            "resources_by_type_and_location": resource_summary(snapshot.items),
+            "dagster/row_count": len(snapshot.items),
+        }
+        if snapshot.mode != "full":
+            metadata.update(
+                {
+                    "changes": len(snapshot.changes),
+                    "removed": len(snapshot.removed_ids),
+                    "listed_instead": snapshot.fallback or "",
+                }
+            )
+        return Output(snapshot, metadata=metadata)
 
     return raw
 
@@ -183,23 +198,17 @@ def _entities_asset(
     )
     def entities(context: AssetExecutionContext, raw: RawSnapshot) -> Iterator[Any]:
         started = time.monotonic()
-        result = map_items(entry, raw.items, policy)
-        report = result.report
+        previous = None
+        if raw.changed_ids is not None:
+            previous = _previous_snapshot(context, keys.entities, EntitySnapshot)
+        snapshot = _mapped(entry, raw, previous, policy)
+        report = snapshot.report
         seconds = round(time.monotonic() - started, 3)
-        snapshot = EntitySnapshot(
-            kind=entry.kind,
-            subscription_id=raw.subscription_id,
-            entities=result.entities,
-            report=report,
-            listing_complete=raw.complete,
-            listing_error=raw.error,
-            mode=raw.mode,
-            fetched=len(raw.items),
-            stats={**raw.stats, "mapping_seconds": seconds},
-        )
+        snapshot.stats["mapping_seconds"] = seconds
         errors = [error.as_dict() for error in report.errors]
         metadata: dict[str, Any] = {
             **_subscription_label(context),
+            "mode": snapshot.mode,
             "fetched": report.items_in,
             "mapped": report.entities_out,
             "skipped_by_selector": report.skipped_by_selector,
@@ -208,8 +217,10 @@ def _entities_asset(
             "escaped_identifiers": report.escaped_identifiers,
             "mapping_errors": len(errors),
             "seconds": seconds,
-            "dagster/row_count": report.entities_out,
+            "dagster/row_count": len(snapshot.entities),
         }
+        if snapshot.incremental:
+            metadata["deleted_in_azure"] = len(snapshot.deleted_keys)
         if errors:
             metadata["errors"] = error_table(errors, ["item_id", "field", "message"])
         yield Output(snapshot, metadata=metadata)
@@ -305,7 +316,7 @@ def _sync_asset(
                     metadata={
                         **label,
                         "azure_count": outcome.azure_count,
-                        "port_count": outcome.port_count,
+                        **({"port_count": outcome.port_count} if outcome.port_count >= 0 else {}),
                         "reason": outcome.counts_reason,
                         "kept_for_foreign_dependents": outcome.report.kept_for_foreign_dependents,
                         "foreign_dependents": len(outcome.report.foreign_dependents),
@@ -384,6 +395,112 @@ def _sibling_snapshots(
     return [(other, readers.get(str(other.index))) for other in siblings]
 
 
+def _listed(reader: Any, entry: ResourceMapping, subscription_id: str, mode: str) -> RawSnapshot:
+    listing = reader.list_kind(
+        subscription_id, entry.kind, entry.api_version, entry.resource_kinds or None
+    )
+    return RawSnapshot(
+        kind=entry.kind,
+        subscription_id=subscription_id,
+        items=listing.items,
+        complete=listing.complete,
+        error=listing.error,
+        fetched_at=datetime.now(UTC).isoformat(),
+        mode=mode,
+    )
+
+
+def _brought_forward(
+    reader: Any,
+    entry: ResourceMapping,
+    subscription_id: str,
+    previous: RawSnapshot | None,
+    changes: list[ResourceChange],
+) -> RawSnapshot:
+    """This kind's snapshot after the window: by id when that is cheaper than a listing."""
+    mine = [c for c in changes if c.resource_type in entry_types(entry)]
+    cost = listing_cost(previous)
+    if cost is None:
+        fallback = "no complete earlier snapshot of this kind"
+    elif len(mine) > cost:
+        fallback = (
+            f"{len(mine)} changed ids would cost more requests than listing the kind ({cost})"
+        )
+    else:
+        fallback = None
+    relevant = [c for c in changes if c in mine or c.resource_type == RESOURCE_GROUPS_KIND]
+    if fallback is not None:
+        snapshot = _listed(reader, entry, subscription_id, "incremental")
+        snapshot.fallback = fallback
+        snapshot.changes = [change.record() for change in mine]
+        if previous is not None:
+            snapshot.stats["listing_requests"] = previous.stats.get("listing_requests", 0)
+        return snapshot
+    assert previous is not None
+    update = read_changes(reader, entry, subscription_id, relevant)
+    stats = {"listing_requests": previous.stats.get("listing_requests", cost)}
+    merged = merge_raw(previous, update, mine, stats=stats)
+    if update.unreadable:
+        merged.error = "; ".join(f"{rid}: {text}" for rid, text in update.unreadable.items())
+    return merged
+
+
+def _mapped(
+    entry: ResourceMapping,
+    raw: RawSnapshot,
+    previous: EntitySnapshot | None,
+    policy: IdentifierPolicy,
+) -> EntitySnapshot:
+    """Every item mapped (a listing, or no earlier entity snapshot to build on), or only the
+    changed ones merged into the previous entities (see incremental.remap)."""
+    snapshot = EntitySnapshot(
+        kind=entry.kind,
+        subscription_id=raw.subscription_id,
+        entities=[],
+        report=MappingReport(kind=entry.kind),
+        listing_complete=raw.complete,
+        listing_error=raw.error,
+        mode=raw.mode,
+        fetched=len(raw.items),
+        stats=dict(raw.stats),
+        changes=raw.changes,
+        fallback=raw.fallback,
+    )
+    if raw.changed_ids is None or previous is None:
+        result = map_items(entry, raw.items, policy)
+        snapshot.entities, snapshot.report = result.entities, result.report
+        snapshot.sources = [(source or "").lower() or None for source in result.sources]
+        return snapshot
+    entities, sources, report, changed, deleted = remap(entry, raw, previous, policy)
+    snapshot.entities, snapshot.sources, snapshot.report = entities, sources, report
+    snapshot.fetched = len(raw.changed_ids)
+    snapshot.changed_keys, snapshot.deleted_keys = changed, deleted
+    return snapshot
+
+
+def _changes_of(sync_options: SyncOptions, subscription_id: str) -> list[ResourceChange]:
+    wanted = subscription_id.lower()
+    return [
+        change
+        for change in sync_options.resource_changes()
+        if (change.subscription_id or wanted) == wanted
+    ]
+
+
+def _previous_snapshot(context: AssetExecutionContext, key: AssetKey, kind: type[T]) -> T | None:
+    """What this asset stored for this subscription last time (its materialization's path)."""
+    result = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]), limit=1
+    )
+    for record in result.records:
+        path = record.asset_materialization.metadata.get("path")
+        if path is None or not UPath(str(path.value)).exists():
+            return None
+        snapshot = read_snapshot(UPath(str(path.value)))
+        return snapshot if isinstance(snapshot, kind) else None
+    return None
+
+
 def _subscription_label(
     context: AssetExecutionContext,
     entry: ResourceMapping | None = None,
@@ -440,10 +557,3 @@ def _run_subscription_name(context: AssetExecutionContext) -> str | None:
         stored = context.instance.get_run_by_id(context.run.run_id)
         name = stored.tags.get(SUBSCRIPTION_NAME_TAG) if stored else None
     return name
-
-
-def _require_supported_mode(sync_options: SyncOptions) -> None:
-    if sync_options.mode != "full":
-        raise NotImplementedError(
-            f"sync mode {sync_options.mode!r} is not available yet; run with mode 'full'"
-        )

@@ -26,6 +26,7 @@ from azure_port_pipeline.defs.assets import (
     build_subscription_listing_asset,
 )
 from azure_port_pipeline.defs.blueprints import build_blueprints_asset
+from azure_port_pipeline.defs.change_windows import build_incremental_sensor
 from azure_port_pipeline.defs.checks import build_freshness_check
 from azure_port_pipeline.defs.io_manager import SnapshotIOManager
 from azure_port_pipeline.defs.jobs import build_freshness_job, build_sync_job
@@ -108,6 +109,7 @@ def build_definitions(
         sensors=[
             build_discovery_sensor(profile.discovery_interval_seconds, sensor_status),
             build_resync_sensor(),
+            build_incremental_sensor(profile, entries, sensor_status),
         ],
         schedules=[
             build_full_resync_schedule(profile.full_sync_cron, schedule_status),

@@ -30,6 +30,7 @@ from dagster import (
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
+from azure_port_pipeline.defs.change_windows import INCREMENTAL_SENSOR
 from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
 from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
@@ -112,6 +113,46 @@ def discover_and_sync(
         )
         for subscription_id in new
     ]
+
+
+@dataclass
+class WindowOutcome:
+    """One incremental tick run headlessly: the sensor's result and the runs it requested."""
+
+    result: SensorResult
+    summaries: list[RunSummary]
+
+    @property
+    def cursor(self) -> str | None:
+        return self.result.cursor
+
+
+def incremental_window(
+    defs: Definitions,
+    instance: DagsterInstance,
+    cursor: str | None = None,
+    log_level: str = "INFO",
+) -> WindowOutcome:
+    """What the daemon does with one tick of the change-window sensor: evaluate it, then run
+    each requested run (incremental or full) to the end, one after the other."""
+    sensor = defs.resolve_sensor_def(INCREMENTAL_SENSOR)
+    with build_sensor_context(
+        instance=instance, resources=_resources(defs), definitions=defs, cursor=cursor
+    ) as context:
+        result = sensor(context)
+    assert isinstance(result, SensorResult)
+    summaries = [
+        sync_partition(
+            defs,
+            instance,
+            request.partition_key or "",
+            request.run_config,
+            log_level,
+            tags=dict(request.tags),
+        )
+        for request in result.run_requests or []
+    ]
+    return WindowOutcome(result, summaries)
 
 
 def sync_partition(

@@ -16,11 +16,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from dagster import Config, ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from azure_port_pipeline.azure import AzureReader, AzureSettings
 from azure_port_pipeline.azure.credentials import build_credential
+from azure_port_pipeline.azure.models import ResourceChange
 from azure_port_pipeline.port import PortClient, PortSettings, PortTokenCache
 
 SyncMode = Literal["full", "incremental", "event"]
@@ -149,10 +150,39 @@ def _field_values(resource: ConfigurableResource) -> dict[str, Any]:
     return values
 
 
+class ChangeRecord(Config):
+    """One changed resource of a window, as the change-window sensor found it (latest change
+    per resource); an event run carries the same shape."""
+
+    resourceId: str  # Azure's spelling, as users see it in the run config
+    resourceType: str
+    changeType: str
+    timestamp: str
+    changedBy: str = ""
+    clientType: str = ""
+    operation: str = ""
+    subscriptionId: str = ""
+
+    def to_change(self) -> ResourceChange:
+        return ResourceChange.from_record(self.model_dump())
+
+
 class SyncOptions(ConfigurableResource):
-    """How this run syncs; set in run config (`resources.sync_options.config.mode`)."""
+    """How this run syncs; set in run config (`resources.sync_options.config`).
+
+    An incremental run carries its window and the latest change of each changed resource in
+    it, so the run reads exactly what the sensor saw (and a re-execution reads it again).
+    """
 
     mode: SyncMode = Field(
         default="full",
         description="full: list everything and reconcile; incremental / event: changed ids only.",
     )
+    window_start: str | None = Field(default=None, description="incremental: window start")
+    window_end: str | None = Field(default=None, description="incremental: window end")
+    changes: list[ChangeRecord] = Field(
+        default_factory=list, description="incremental / event: the changed resources"
+    )
+
+    def resource_changes(self) -> list[ResourceChange]:
+        return [record.to_change() for record in self.changes]

@@ -36,6 +36,10 @@ class PipelineSettings(BaseSettings):
     # at most Resource Graph's change retention (14 days): a longer window cannot be read
     incremental_minutes: int | None = Field(default=None, gt=0, le=14 * 24 * 60)
     # Dagster's freshness windows must be at least a minute (the warning one is 80% of this)
+    # how far each change window reaches back before the watermark (late change rows) and
+    # how long before now it stops (rows Resource Graph has not ingested yet)
+    change_overlap_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    change_lag_seconds: int | None = Field(default=None, ge=0, le=6 * 3600)
     freshness_hours: float | None = Field(default=None, ge=0.05, le=87600)
     discovery_seconds: int | None = Field(default=None, gt=0)
     autostart: bool = True

@@ -13,6 +13,9 @@ from typing import Any, ClassVar
 
 from azure_port_pipeline.mapping.models import Entity, MappingError, MappingReport
 
+ITEM_KEY = "__item"
+"""In a stored entity row: the id of the raw item the entity was mapped from."""
+
 
 @dataclass(slots=True)
 class RawSnapshot:
@@ -26,6 +29,14 @@ class RawSnapshot:
     fetched_at: str | None = None
     mode: str = "full"
     stats: dict[str, float] = field(default_factory=dict)
+    #: ids (lower-case) of the items read in this run; None when every item was (a listing)
+    changed_ids: list[str] | None = None
+    #: ids (lower-case) this run found deleted or filtered out (an incremental run)
+    removed_ids: list[str] = field(default_factory=list)
+    #: the window's change records of this kind (an incremental run), for its metadata
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    #: why an incremental run listed this kind instead of reading changed ids
+    fallback: str | None = None
 
     record_type: ClassVar[str] = "raw"
 
@@ -40,6 +51,10 @@ class RawSnapshot:
             "mode": self.mode,
             "stats": self.stats,
             "count": len(self.items),
+            "changed_ids": self.changed_ids,
+            "removed_ids": self.removed_ids,
+            "changes": self.changes,
+            "fallback": self.fallback,
         }
 
     def rows(self) -> Iterable[dict[str, Any]]:
@@ -56,6 +71,10 @@ class RawSnapshot:
             fetched_at=header.get("fetched_at"),
             mode=header.get("mode", "full"),
             stats=header.get("stats", {}),
+            changed_ids=header.get("changed_ids"),
+            removed_ids=header.get("removed_ids") or [],
+            changes=header.get("changes") or [],
+            fallback=header.get("fallback"),
         )
 
 
@@ -76,8 +95,24 @@ class EntitySnapshot:
     mode: str = "full"
     fetched: int = 0
     stats: dict[str, float] = field(default_factory=dict)
+    #: the raw item id (lower-case) each entity came from, parallel to `entities`
+    sources: list[str | None] = field(default_factory=list)
+    #: (blueprint, identifier) of the entities this run mapped; None: all of them (full)
+    changed_keys: list[tuple[str, str]] | None = None
+    #: (blueprint, identifier) of entities whose items this run found gone (incremental)
+    deleted_keys: list[tuple[str, str]] = field(default_factory=list)
+    #: the window's change records of this kind (incremental), and a listing fallback
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    fallback: str | None = None
 
     record_type: ClassVar[str] = "entities"
+
+    @property
+    def incremental(self) -> bool:
+        return self.changed_keys is not None
+
+    def source_of(self, index: int) -> str | None:
+        return self.sources[index] if index < len(self.sources) else None
 
     def deletion_blocker(self) -> str | None:
         """Why deleting vanished entities of this scope would be unsafe, or None when it is safe.
@@ -106,23 +141,38 @@ class EntitySnapshot:
             "stats": self.stats,
             "report": self.report.as_dict(),
             "count": len(self.entities),
+            "changed_keys": self.changed_keys,
+            "deleted_keys": self.deleted_keys,
+            "changes": self.changes,
+            "fallback": self.fallback,
         }
 
     def rows(self) -> Iterable[dict[str, Any]]:
-        return (entity.to_port() for entity in self.entities)
+        for index, entity in enumerate(self.entities):
+            yield {**entity.to_port(), ITEM_KEY: self.source_of(index)}
 
     @classmethod
     def from_lines(cls, header: dict[str, Any], rows: Iterator[dict[str, Any]]) -> EntitySnapshot:
+        entities, sources = [], []
+        for row in rows:
+            sources.append(row.pop(ITEM_KEY, None))
+            entities.append(Entity.from_port(row))
+        changed = header.get("changed_keys")
         return cls(
             kind=header["kind"],
             subscription_id=header["subscription_id"],
-            entities=[Entity.from_port(row) for row in rows],
+            entities=entities,
             report=report_from_dict(header["report"]),
             listing_complete=header["listing_complete"],
             listing_error=header.get("listing_error"),
             mode=header.get("mode", "full"),
             fetched=header.get("fetched", 0),
             stats=header.get("stats", {}),
+            sources=sources,
+            changed_keys=None if changed is None else [tuple(key) for key in changed],
+            deleted_keys=[tuple(key) for key in header.get("deleted_keys") or []],
+            changes=header.get("changes") or [],
+            fallback=header.get("fallback"),
         )
 
 

@@ -72,3 +72,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
+
+
+def change_table(changes: Sequence[dict[str, Any]]) -> MetadataValue:
+    """A window's changes as a table: resource, type, change, who, when (newest first)."""
+    rows = [
+        {
+            "resource": change.get("resourceId", ""),
+            "type": change.get("resourceType", ""),
+            "change": change.get("changeType", ""),
+            "who": change.get("changedBy", ""),
+            "client": change.get("clientType", ""),
+            "when": change.get("timestamp", ""),
+        }
+        for change in sorted(changes, key=lambda c: c.get("timestamp", ""), reverse=True)
+    ]
+    return error_table(rows, ["resource", "type", "change", "who", "client", "when"])

@@ -16,7 +16,7 @@ from typing import Any
 
 from azure_port_pipeline.defs.resources import PortResource
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, SnapshotKeys
-from azure_port_pipeline.defs.summaries import error_table
+from azure_port_pipeline.defs.summaries import change_table, error_table
 from azure_port_pipeline.mapping import PortAppConfig, ResourceMapping
 from azure_port_pipeline.port import (
     DeletionTotals,
@@ -91,6 +91,17 @@ class SyncOutcome:
             "seconds": self.seconds,
             "dagster/row_count": self.port_count,
         }
+        metadata["mode"] = self.snapshot.mode
+        if self.snapshot.mode != "full":
+            metadata["changes"] = len(self.snapshot.changes)
+        if self.snapshot.incremental:  # Port was asked about the changed entities only
+            del metadata["port_count"], metadata["owned_before"]
+            metadata["dagster/row_count"] = self.azure_count
+            metadata["deleted_in_azure"] = len(self.snapshot.deleted_keys)
+        if self.snapshot.changes:
+            metadata["window_changes"] = change_table(self.snapshot.changes)
+        if self.snapshot.fallback:
+            metadata["listed_instead"] = self.snapshot.fallback
         if self.subscription_totals is not None:  # the guard judged the whole subscription
             metadata["subscription_would_delete"] = self.plan.guard_to_delete
             metadata["subscription_entities"] = self.plan.guard_entities
@@ -122,6 +133,8 @@ def sync_scope(
     entity snapshot (None when it has none), for the subscription-wide deletion guard."""
     started = time.monotonic()
     scope = scope_of(entry, snapshot.subscription_id)
+    if snapshot.incremental:
+        return _sync_changes(entry, snapshot, port, config, log, deletion, started)
     with port.client() as client:
         searched = _owned_blueprints(entry, snapshot, blueprints)
         owned = _search_owned(client, searched, scope)
@@ -202,6 +215,75 @@ def sync_scope(
         port_stats=port_stats,
         seconds=round(time.monotonic() - started, 3),
         subscription_totals=subscription_totals,
+    )
+
+
+def _sync_changes(
+    entry: ResourceMapping,
+    snapshot: EntitySnapshot,
+    port: PortResource,
+    config: PortAppConfig,
+    log: logging.Logger | Any,
+    deletion: DeletionOptions,
+    started: float,
+) -> SyncOutcome:
+    """An incremental run's writes: the changed entities and the deleted ones only.
+
+    Port is asked only about those identifiers (owned by this scope), so an unchanged entity
+    costs no write and a deletion touches only what this installation wrote. The deletion
+    guard still applies, judged over the scope as it now stands.
+    """
+    scope = scope_of(entry, snapshot.subscription_id)
+    changed = set(snapshot.changed_keys or [])
+    desired = [e for e in snapshot.entities if (e.blueprint, e.identifier) in changed]
+    asked: dict[str, list[str]] = {}
+    for blueprint, identifier in [*changed, *snapshot.deleted_keys]:
+        asked.setdefault(blueprint, []).append(identifier)
+    with port.client() as client:
+        owned: list[dict[str, Any]] = []
+        for blueprint, identifiers in sorted(asked.items()):
+            for body in client.search_owned_identifiers(blueprint, scope, identifiers):
+                owned.append({**body, "blueprint": body.get("blueprint", blueprint)})
+        plan = plan_sync(
+            desired,
+            owned,
+            listing_complete=True,
+            deletion_threshold=config.entity_deletion_threshold,
+            min_entities=deletion.min_entities,
+            elsewhere=DeletionTotals(entities=len(snapshot.entities) - len(desired)),
+        )
+        report = apply_plan(
+            client,
+            plan,
+            scope=scope,
+            merge=config.enable_merge_entity,
+            create_missing_related_entities=config.create_missing_related_entities,
+            delete_dependents=config.delete_dependent_entities,
+            foreign_cascade=deletion.foreign_cascade,
+        )
+        metrics = client.metrics
+        port_stats = {
+            "port_requests": metrics.requests,
+            "port_write_requests": metrics.writes,
+            "port_retries": metrics.retries,
+            "throttle_waits": metrics.throttle_waits
+            + int(snapshot.stats.get("azure_throttle_waits", 0)),
+        }
+    if report.deletion_skipped_reason and plan.would_delete:
+        log.warning(f"{scope}: kept {plan.would_delete} entities: {report.deletion_skipped_reason}")
+    azure_count = len({(e.blueprint, e.identifier) for e in snapshot.entities})
+    return SyncOutcome(
+        snapshot=snapshot,
+        plan=plan,
+        report=report,
+        port_count=-1,
+        azure_count=azure_count,
+        counts_match=report.failed == 0 and not report.deletion_skipped_reason,
+        counts_reason="incremental run: the changed and deleted entities were checked; the "
+        "next full sync counts the whole scope",
+        deletion_blocker=None,
+        port_stats=port_stats,
+        seconds=round(time.monotonic() - started, 3),
     )
 
 

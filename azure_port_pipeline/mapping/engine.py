@@ -75,7 +75,8 @@ def _map(
         )
     entities = [entity for entity, _, _ in candidates]
     report.entities_out = len(entities)
-    return MappingResult(entities=entities, report=report)
+    sources = [item_id for _, _, item_id in candidates]
+    return MappingResult(entities=entities, report=report, sources=sources)
 
 
 def _without_collisions(

@@ -86,3 +86,6 @@ class MappingReport:
 class MappingResult:
     entities: list[Entity]
     report: MappingReport
+    #: the `id` of the raw item each entity came from (parallel to `entities`): an incremental
+    #: sync replaces or removes exactly the entities of the items that changed
+    sources: list[str | None] = field(default_factory=list)

@@ -36,6 +36,7 @@ from azure_port_pipeline.port.transport import PortTokenCache, PortTransport, Ro
 
 PRODUCT = "azure-port-pipeline"
 SEARCH_PAGE = 1000
+IDENTIFIERS_PER_SEARCH = 200  # one `in` rule per search: a bounded request body
 
 BLUEPRINTS = Route("GET", "/v1/blueprints")
 CREATE_BLUEPRINT = Route("POST", "/v1/blueprints", write=True)
@@ -141,10 +142,28 @@ class PortClient:
         succeed must never stand for "nothing owned", or the plan would re-create or keep
         what it cannot see.
         """
+        return self._search_scope(blueprint, scope, [])
+
+    def search_owned_identifiers(
+        self, blueprint: str, scope: str, identifiers: list[str]
+    ) -> list[dict[str, Any]]:
+        """The entities among `identifiers` this scope owns: what an incremental sync compares
+        its few changed entities with, instead of reading the whole scope."""
+        found: list[dict[str, Any]] = []
+        unique = sorted(set(identifiers))
+        for start in range(0, len(unique), IDENTIFIERS_PER_SEARCH):
+            chunk = unique[start : start + IDENTIFIERS_PER_SEARCH]
+            rule = {"property": "$identifier", "operator": "in", "value": chunk}
+            found.extend(self._search_scope(blueprint, scope, [rule]))
+        return found
+
+    def _search_scope(
+        self, blueprint: str, scope: str, rules: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         path = f"/v1/blueprints/{_segment(blueprint)}/entities/search"
         rule = {"property": "$datasource", "operator": "=", "value": self.user_agent(scope)}
         query: dict[str, Any] = {
-            "query": {"combinator": "and", "rules": [rule]},
+            "query": {"combinator": "and", "rules": [rule, *rules]},
             "limit": SEARCH_PAGE,
         }
         found: list[dict[str, Any]] = []

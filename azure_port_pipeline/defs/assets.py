@@ -32,10 +32,12 @@ from azure_port_pipeline.azure import AzureError, ResourceChange
 from azure_port_pipeline.azure.listing import RESOURCE_GROUPS_KIND
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.incremental import (
+    carry_changes,
     entry_types,
     listing_cost,
     merge_raw,
     read_changes,
+    reads_changes,
     remap,
 )
 from azure_port_pipeline.defs.io_manager import KEYS_ONLY, StoredKeys, read_snapshot
@@ -122,6 +124,8 @@ def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
         with azure.reader() as reader:
             if sync_options.mode == "full":
                 snapshot = _listed(reader, entry, subscription_id, sync_options.mode)
+                if reads_changes(entry):
+                    carry_changes(_previous_snapshot(context, keys.raw, RawSnapshot), snapshot)
             else:
                 changes = _changes_of(sync_options, subscription_id)
                 previous = _previous_snapshot(context, keys.raw, RawSnapshot)

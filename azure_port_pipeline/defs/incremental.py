@@ -216,6 +216,23 @@ def change_record(change: ResourceChange) -> dict[str, str]:
     return {name: record[name] for name in CHANGE_FIELDS}
 
 
+def reads_changes(entry: ResourceMapping) -> bool:
+    """Whether the entry's mapping uses `__change` (then a listing keeps what windows saw)."""
+    return CHANGE_KEY in entry.spec.model_dump_json()
+
+
+def carry_changes(previous: RawSnapshot | None, listed: RawSnapshot) -> None:
+    """Give listed items the `__change` their previous copy had: a listing knows nothing of
+    who changed what, and a mapping that reads it must not flap between modes."""
+    if previous is None:
+        return
+    seen = {_id(item): item[CHANGE_KEY] for item in previous.items if CHANGE_KEY in item}
+    for index, item in enumerate(listed.items):
+        change = seen.get(_id(item))
+        if change is not None and CHANGE_KEY not in item:
+            listed.items[index] = {**item, CHANGE_KEY: change}
+
+
 def listing_cost(previous: RawSnapshot | None) -> int | None:
     """Requests the last listing of the kind took; None when no complete listing is known."""
     if previous is None or not previous.complete:
@@ -244,15 +261,13 @@ def remap(
     touched = changed | removed
     to_map = [item for item in raw.items if _id(item) in changed]
     result = map_items(entry, to_map, policy)
-    mapped_sources = {(source or "").lower() for source in result.sources}
-    failed = result.report.skipped_empty + result.report.failed > 0
+    unknown = {(source or "").lower() for source in result.unknown}
     entities: list[Entity] = []
     sources: list[str | None] = []
     old_keys: set[tuple[str, str]] = set()
     for index, entity in enumerate(previous.entities):
         source = (previous.source_of(index) or "").lower()
-        keep_failed = failed and source in changed and source not in mapped_sources
-        if source in touched and not keep_failed:
+        if source in touched and source not in unknown:
             old_keys.add((entity.blueprint, entity.identifier))
             continue
         entities.append(entity)

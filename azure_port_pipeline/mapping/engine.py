@@ -64,10 +64,14 @@ def _map(
     else:
         expanded, ids = _expand(entry, items, report)
     candidates: list[Candidate] = []
+    unknown: list[str | None] = []
     for outcomes, item_id in zip(evaluate(compiled, expanded), ids, strict=True):
+        before = report.failed + report.skipped_empty
         candidate = _entity(entry, compiled, outcomes, item_id, report, policy)
         if candidate is not None:
             candidates.append(candidate)
+        elif report.failed + report.skipped_empty > before:
+            unknown.append(item_id)
     if policy is IdentifierPolicy.ESCAPE:
         candidates = _without_collisions(entry, compiled, candidates, report)
         report.escaped_identifiers = sum(
@@ -76,7 +80,7 @@ def _map(
     entities = [entity for entity, _, _ in candidates]
     report.entities_out = len(entities)
     sources = [item_id for _, _, item_id in candidates]
-    return MappingResult(entities=entities, report=report, sources=sources)
+    return MappingResult(entities=entities, report=report, sources=sources, unknown=unknown)
 
 
 def _without_collisions(

@@ -89,3 +89,6 @@ class MappingResult:
     #: the `id` of the raw item each entity came from (parallel to `entities`): an incremental
     #: sync replaces or removes exactly the entities of the items that changed
     sources: list[str | None] = field(default_factory=list)
+    #: ids of items whose identifier could not be computed (a failed selector or field, an
+    #: empty identifier): their entity, if any, may still exist and must not be deleted
+    unknown: list[str | None] = field(default_factory=list)

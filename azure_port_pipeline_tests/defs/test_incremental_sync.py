@@ -3,11 +3,8 @@ sensor, real Dagster runs of the same assets, and Port compared with the mapping
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +21,8 @@ from azure_port_pipeline.defs.headless import (
 from azure_port_pipeline.defs.jobs import MODE_TAG
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.defs.watermarks import Watermarks
-from azure_port_pipeline.emulators.port import PortEmulator
-from azure_port_pipeline_tests.azure_fixtures import credential_for, sdk_kwargs, start_emulator
-from azure_port_pipeline_tests.defs.conftest import PORT_ID, PORT_SECRET, Pipeline
+from azure_port_pipeline_tests.azure_fixtures import credential_for, sdk_kwargs
+from azure_port_pipeline_tests.defs.conftest import Pipeline
 from azure_port_pipeline_tests.defs.test_full_sync import (
     expected_from_estate,
     materialization,
@@ -180,3 +176,172 @@ def test_many_changes_to_one_resource_cost_one_get_and_created_then_deleted_is_n
     by_id = [route for route in gets if route.startswith("GET /{resourceId}")]
     assert sum(gets[route] for route in by_id) == 2  # one per changed resource
     assert not any("incrghost1" in body["identifier"] for body in estate.pipeline.port.entities())
+
+
+def owned_under(estate: Estate, prefix: str) -> set[str]:
+    prefix = prefix.lower()
+    return {
+        body["identifier"].lower()
+        for body in estate.pipeline.port.entities()
+        if body["identifier"].lower().startswith(prefix)
+    }
+
+
+def test_deleting_a_resource_group_removes_it_and_everything_it_held(estate: Estate) -> None:
+    first = estate.pipeline.enabled_subscriptions[0]
+    group = estate.pipeline.azure.estate.resource_groups(first)[0]["name"]
+    prefix = f"/subscriptions/{first}/resourcegroups/{group}"
+    assert len(owned_under(estate, prefix)) > 1
+
+    estate.client(first).resource_groups.begin_delete(group).result()
+    outcome = estate.window()
+
+    assert modes(outcome) == Counter({"incremental": 1})
+    assert all(summary.success for summary in outcome.summaries)
+    assert owned_under(estate, prefix) == set()
+    estate.assert_port_matches_azure(first)
+
+
+def test_a_group_that_gains_an_excluded_tag_leaves_with_its_resources_and_comes_back_without_it(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.azure.page_size = 3
+    estate = Estate(pipeline)
+    estate.defs = build_definitions(
+        settings=PipelineSettings.from_env(WINDOW_SETTINGS),
+        resources=pipeline.resources(azure_options={"rg_tags_exclude": {"sync": "off"}}),
+    )
+    estate.full_sync()
+    first = pipeline.enabled_subscriptions[0]
+    group = pipeline.azure.estate.resource_groups(first)[0]
+    prefix = f"/subscriptions/{first}/resourcegroups/{group['name']}"
+    before = owned_under(estate, prefix)
+    assert len(before) > 1
+    groups = estate.client(first).resource_groups
+
+    groups.update(group["name"], {"tags": {**(group.get("tags") or {}), "sync": "off"}})
+    left = estate.window()
+
+    assert modes(left) == Counter({"incremental": 1})
+    assert all(summary.success for summary in left.summaries)
+    assert owned_under(estate, prefix) == set()
+
+    groups.update(group["name"], {"tags": group.get("tags") or {}})
+    back = estate.window()
+
+    assert all(summary.success for summary in back.summaries)
+    assert owned_under(estate, prefix) == before
+
+
+def test_a_disabled_subscription_is_resynced_from_its_current_record(estate: Estate) -> None:
+    first = estate.pipeline.enabled_subscriptions[0]
+
+    estate.pipeline.azure.disable_subscription(first)
+    outcome = estate.window()
+
+    assert requested(outcome) == [first]
+    assert all(summary.success for summary in outcome.summaries)
+    raw = materialization(estate.pipeline, ["azure", "subscription"], first)
+    assert (raw["mode"], raw["fetched"]) == ("incremental", 1)
+    estate.assert_port_matches_azure(first)
+    assert estate.pipeline.port.entity("azureSubscription", f"/subscriptions/{first}")
+
+
+def test_a_change_row_ingested_after_its_window_closed_is_caught_by_the_overlap(
+    estate: Estate,
+) -> None:
+    azure = estate.pipeline.azure
+    first = estate.pipeline.enabled_subscriptions[0]
+    group = azure.estate.resource_groups(first)[0]["name"]
+    azure.change_delay = 3600  # the row stays invisible until the test releases it
+    created = estate.create_account(first, group, "incrlate01")
+
+    early = estate.window()  # closes the window the change belongs to, row still invisible
+
+    assert early.result.run_requests == []
+    assert azure.pending_changes() == 1
+    row = azure.changes.resource_changes[-1]["properties"]
+    changed_at = datetime.fromisoformat(row["changeAttributes"]["timestamp"])
+    assert Watermarks.from_cursor(estate.cursor).marks[first] > changed_at
+    # Resource Graph ingests the row now, after its window closed (the emulator's clock moves)
+    azure.clock = lambda: datetime.now(UTC) + timedelta(hours=2)
+    assert azure.pending_changes() == 0
+    late = estate.window()
+
+    assert requested(late) == [first]
+    assert all(summary.success for summary in late.summaries)
+    assert created.lower() in owned_under(estate, created)
+
+
+def test_a_failed_incremental_run_leaves_its_changes_to_the_next_window(estate: Estate) -> None:
+    azure = estate.pipeline.azure
+    first = estate.pipeline.enabled_subscriptions[0]
+    group = azure.estate.resource_groups(first)[0]["name"]
+    created = estate.create_account(first, group, "incrfail01")
+    azure.faults.server_error(times=None, status=503, route="GET /{resourceId}")
+
+    failed = estate.window()
+
+    assert requested(failed) == [first]
+    assert not failed.summaries[0].success
+    assert created.lower() not in owned_under(estate, created)
+    azure.faults.clear()
+    retried = estate.window()
+
+    assert requested(retried) == [first]
+    assert all(summary.success for summary in retried.summaries)
+    assert created.lower() in owned_under(estate, created)
+    estate.assert_port_matches_azure(first)
+    assert estate.window().result.run_requests == []  # applied: the overlap reads it no more
+
+
+def test_a_watermark_older_than_the_change_retention_means_a_full_sync_with_its_reason(
+    estate: Estate,
+) -> None:
+    estate.window()
+    first = estate.pipeline.enabled_subscriptions[0]
+    marks = Watermarks.from_cursor(estate.cursor)
+    marks.marks[first] = datetime.now(UTC) - timedelta(days=15)
+    # as if the runs seen so far were 15 days old: none of them is read again
+    marks.checked_at = datetime.now(UTC) + timedelta(minutes=10)
+    estate.cursor = marks.to_cursor()
+
+    outcome = estate.window()
+
+    (request,) = outcome.result.run_requests
+    assert (request.partition_key, request.tags[MODE_TAG]) == (first, "full")
+    assert "14-day change retention" in request.tags[FULL_REASON_TAG]
+    assert all(summary.success for summary in outcome.summaries)
+    after = Watermarks.from_cursor(estate.window().cursor)
+    assert after.marks[first] >= datetime.fromisoformat(request.tags[WINDOW_END_TAG])
+
+
+def test_entities_written_by_an_incremental_run_are_exactly_those_a_full_sync_writes(
+    estate: Estate,
+) -> None:
+    azure = estate.pipeline.azure
+    first = estate.pipeline.enabled_subscriptions[0]
+    group = azure.estate.resource_groups(first)[0]["name"]
+    estate.create_account(first, group, "incrsame01", team="search")
+    target = list(azure.estate.resources(first, STORAGE))[1]["id"]
+    estate.client(first).resources.begin_update_by_id(
+        target, api_version=STORAGE_VERSION, parameters={"tags": {"cost": "42"}}
+    ).result()
+    assert all(summary.success for summary in estate.window().summaries)
+
+    resync = discover_and_sync_all(estate)
+
+    totals = Counter()
+    for summary in resync:
+        totals.update(summary.totals)
+    assert (totals["created"], totals["updated"], totals["deleted"]) == (0, 0, 0)
+    assert totals["unchanged"] > 0
+
+
+def discover_and_sync_all(estate: Estate) -> list[Any]:
+    from azure_port_pipeline.defs.headless import sync_partition
+
+    return [
+        sync_partition(estate.defs, estate.instance, subscription_id, log_level="WARNING")
+        for subscription_id in estate.pipeline.enabled_subscriptions
+    ]

@@ -66,7 +66,8 @@ def _add_sync(commands: argparse._SubParsersAction) -> None:
         "--mode",
         choices=("full", "incremental"),
         default="full",
-        help="full: list everything and reconcile; incremental: not available yet",
+        help="full: list everything and reconcile; incremental: one change window from each "
+        "subscription's watermark (a full sync where there is none)",
     )
     sync.add_argument(
         "--kind",

@@ -29,6 +29,7 @@ from typing import Any
 WRITE_ROUTES = ("/entities/bulk", "/bulk/entities/delete")
 GRAPH_ROUTE = "POST /providers/Microsoft.ResourceGraph/resources"
 GET_BY_ID_ROUTE = "GET /{resourceId}"
+AUTH = "/{tenant}/"
 CHANGED_SUBSCRIPTIONS = 3
 #: share of each burst that creates, and that deletes, a resource (the rest: tag updates)
 CREATE_SHARE = DELETE_SHARE = 0.1
@@ -148,7 +149,7 @@ def _check(env: Any, entries: dict[str, Any], made: list[dict[str, Any]]) -> dic
                 f"{name}: Port {port!r}, Azure {azure!r}"
                 for name, port, azure in (
                     ("title", found["title"], mapped.title),
-                    ("tags", found["properties"].get("tags"), body.get("tags") or {}),
+                    ("tags", found["properties"].get("tags"), mapped.properties.get("tags")),
                     ("relations", found["relations"], mapped.relations),
                 )
                 if port != azure
@@ -196,8 +197,14 @@ class Figures:
         return sum(self.azure.values())
 
     @property
+    def auth(self) -> int:
+        """Entra: OpenID discovery and tokens (each reader, sensor and run steps, signs in)."""
+        return sum(n for route, n in self.azure.items() if route.split()[1].startswith(AUTH))
+
+    @property
     def azure_other(self) -> int:
-        return self.azure_total - self.graph - self.gets
+        """Other ARM requests: listings (a kind listed instead of read by id), groups..."""
+        return self.azure_total - self.graph - self.gets - self.auth
 
     @property
     def writes(self) -> int:
@@ -362,11 +369,12 @@ def _report(
     print(
         f"full sync: {full.runs} runs, all succeeded: {full.ok}, {full.seconds:.1f} s; "
         f"Azure requests {full.azure_total:,} (graph {full.graph}, GET by id {full.gets}, "
-        f"other {full.azure_other:,}); Port writes {full.writes:,}, searches {full.searches:,}; "
+        f"auth {full.auth}, other {full.azure_other:,}); Port writes {full.writes:,}, "
+        f"searches {full.searches:,}; "
         f"Port entities {full.counts['entities']:,}"
     )
     header = (
-        f"{'window':>12} {'k':>5} {'graph':>5} {'GETs':>5} {'other':>5} {'Azure':>6} "
+        f"{'window':>12} {'k':>5} {'graph':>5} {'GETs':>5} {'other':>5} {'auth':>4} {'Azure':>6} "
         f"{'target':>6} {'writes':>6} {'target':>6} {'search':>6} {'runs':>4} {'ok':>3} "
         f"{'secs':>6} {'runs s':>6} {'Port ok':>7} {'Az/full':>7} {'wr/full':>7} "
         f"{'run/full':>8} {'s/full':>6}"
@@ -377,7 +385,8 @@ def _report(
         azure_target = 1 + math.ceil(k / 1000) + k
         port_target = math.ceil(k / 20)
         print(
-            f"{w.label.split()[0]:>12} {k:>5} {w.graph:>5} {w.gets:>5} {w.azure_other:>5} "
+            f"{'quiet' if w.k is None else 'changes':>12} {k:>5} {w.graph:>5} {w.gets:>5} "
+            f"{w.azure_other:>5} {w.auth:>4} "
             f"{w.azure_total:>6} {azure_target:>6} {w.writes:>6} {port_target:>6} "
             f"{w.searches:>6} {w.runs:>4} {'yes' if w.ok else 'NO':>3} {w.seconds:>6.1f} "
             f"{w.run_seconds:>6.1f} {w.port_matches:>7} "
@@ -387,8 +396,9 @@ def _report(
     print(
         "\ncolumns: graph = Resource Graph POSTs (two change tables, resourcechanges and "
         "resourcecontainerchanges: 2 requests when each fits in a page; the target counts "
-        "1 + ceil(k/1000)); GETs = ARM GET by id; other = every other Azure request "
-        "(tokens, listings); Azure target = 1 + ceil(k/1000) + k; writes = Port bulk upserts "
+        "1 + ceil(k/1000)); GETs = ARM GET by id; other = other ARM requests (listings); "
+        "auth = Entra sign-ins (OpenID discovery + token, one pair per reader); Azure = all "
+        "of them; Azure target = 1 + ceil(k/1000) + k; writes = Port bulk upserts "
         "+ bulk deletes, target ceil(k/20) (each run writes its own subscription, so 3 runs "
         "need at least 3); search = Port searches; runs s = the runs' own time (the rest of "
         "secs is the sensor's evaluation); x/full = the window's figure over the full sync's."

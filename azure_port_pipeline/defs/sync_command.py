@@ -12,14 +12,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, Definitions
 
 from azure_port_pipeline.defs.assets import KindAssetKeys
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
+from azure_port_pipeline.defs.change_windows import WindowSettings, evaluate_window
 from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
 from azure_port_pipeline.defs.headless import RunSummary, format_runs, sync_partition
 from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.defs.profiles import active_profile
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.mapping import PortAppConfig
 
@@ -42,6 +44,7 @@ class SyncCommandError(Exception):
 @dataclass(frozen=True)
 class SyncOutcome:
     summaries: list[RunSummary]
+    window: str | None = None  # --mode incremental: what the change window found
 
     @property
     def exit_code(self) -> int:
@@ -52,10 +55,11 @@ class SyncOutcome:
 def run_sync(
     subscriptions: Sequence[str], mode: str, kinds: Sequence[str], log_level: str = "WARNING"
 ) -> SyncOutcome:
-    if mode != "full":
+    if mode not in MODES:
+        raise SyncCommandError(f"--mode {mode}: choose one of {', '.join(MODES)}")
+    if mode == "incremental" and kinds:
         raise SyncCommandError(
-            f"--mode {mode}: not available yet (it lands with the incremental strategy); "
-            "use --mode full"
+            "--mode incremental syncs what changed in every kind; --kind needs --mode full"
         )
     if not os.environ.get("DAGSTER_HOME"):
         raise SyncCommandError(
@@ -68,6 +72,8 @@ def run_sync(
     with DagsterInstance.get() as instance:
         names = _discover(defs.resources["azure"], instance)
         targets = _targets(subscriptions, names)
+        if mode == "incremental":
+            return _sync_window(defs, settings, instance, targets, log_level)
         summaries = [
             sync_partition(
                 defs,
@@ -83,9 +89,41 @@ def run_sync(
     return SyncOutcome(summaries)
 
 
+def _sync_window(
+    defs: Definitions,
+    settings: PipelineSettings,
+    instance: DagsterInstance,
+    targets: list[str],
+    log_level: str,
+) -> SyncOutcome:
+    """One change window for the targets, as the `incremental_windows` sensor reads it, with
+    the watermarks rebuilt from the instance's runs (the sensor's cursor is the daemon's);
+    then the runs it asks for: incremental where something changed, full where no watermark
+    can be trusted."""
+    window = WindowSettings.of(active_profile(settings), configured_mapping(settings).entries)
+    with defs.resources["azure"].reader() as reader:
+        tick = evaluate_window(instance, None, reader, window, subscriptions=targets)
+    if tick.error:
+        raise SyncCommandError(f"cannot read the change window: {tick.error}")
+    summaries = [
+        sync_partition(
+            defs,
+            instance,
+            request.partition_key or "",
+            request.run_config,
+            log_level,
+            tags=dict(request.tags),
+            from_code_location=True,
+        )
+        for request in tick.requests
+    ]
+    return SyncOutcome(summaries, window=tick.summary())
+
+
 def report(outcome: SyncOutcome) -> str:
     """The per-subscription table, then every failed run and check by name."""
-    lines = [format_runs(outcome.summaries, COLUMNS)]
+    lines = [outcome.window] if outcome.window else []
+    lines.append(format_runs(outcome.summaries, COLUMNS))
     for summary in outcome.summaries:
         if not summary.success:
             lines.append(f"FAILED: run of {summary.subscription_id} (see the run in the UI)")

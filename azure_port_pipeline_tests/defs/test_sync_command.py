@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG
+from azure_port_pipeline.defs.change_windows import FULL_REASON_TAG
+from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator
 from azure_port_pipeline_tests.defs.processes import (
@@ -66,6 +67,44 @@ def test_sync_discovers_and_syncs_every_subscription_into_the_instance(emulators
     assert port.entity_count("azureSubscription") == len(enabled)
 
 
+def test_incremental_sync_runs_full_syncs_first_then_only_the_subscriptions_that_changed(
+    emulators, tmp_path
+):
+    azure, port = emulators
+    home = dagster_home(tmp_path / "home")
+    env = _env(azure, port, home, AZURE_PORT_CHANGE_LAG_SECONDS="0")
+    enabled = enabled_subscriptions(azure)
+
+    first = _sync(env, "--mode", "incremental")
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"{len(enabled)} full syncs" in first.stdout
+    with open_instance(home) as instance:
+        runs = instance.get_runs()
+        assert sorted(run.tags["dagster/partition"] for run in runs) == sorted(enabled)
+        assert all("no watermark" in run.tags[FULL_REASON_TAG] for run in runs)
+    target = enabled[0]
+    account = next(iter(azure.estate.resources(target, "Microsoft.Storage/storageAccounts")))
+    azure.update_resource(account["id"], {"tags": {"owner": "cli-test"}})
+
+    second = _sync(env, "--mode", "incremental")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "1 incremental runs" in second.stdout
+    with open_instance(home) as instance:
+        (run,) = instance.get_runs(limit=1)
+        assert (run.tags["dagster/partition"], run.tags[MODE_TAG]) == (target, "incremental")
+    identifier = account["id"].replace("resourceGroups", "resourcegroups")
+    stored = [
+        body
+        for body in port.entities("azureCloudResource")
+        if body["identifier"].lower() == identifier.lower()
+    ]
+    current = azure.estate.get(account["id"])["tags"]
+    assert current["owner"] == "cli-test"
+    assert stored and stored[0]["properties"]["tags"] == current
+
+
 def test_sync_of_one_subscription_and_one_kind_runs_only_those_assets(emulators, tmp_path):
     azure, port = emulators
     home = dagster_home(tmp_path / "home")
@@ -118,7 +157,7 @@ def test_sync_of_one_subscription_and_one_kind_runs_only_those_assets(emulators,
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--mode", "incremental"], "not available yet"),
+        (["--mode", "incremental", "--kind", "storage_accounts"], "needs --mode full"),
         (["--subscription", "00000000-0000-0000-0000-000000000000"], "not an enabled subscription"),
         (["--kind", "teapots"], "not in the mapping"),
     ],

@@ -50,7 +50,8 @@ class Tokens:
                 self._active[client_id] = (token, expires)
                 self._by_token[token] = (client_id, expires)
         remaining = max(0.0, expires - now)
-        expires_in: float | int = int(remaining) if remaining >= 60 else round(remaining, 3)
+        # round, not int: (now + lifetime) - now can come out a hair under the lifetime
+        expires_in: float | int = round(remaining) if remaining >= 60 else round(remaining, 3)
         return {"ok": True, "accessToken": token, "expiresIn": expires_in, "tokenType": "Bearer"}
 
     def verify(self, authorization: str | None) -> str:

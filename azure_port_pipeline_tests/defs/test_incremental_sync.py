@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from azure.mgmt.resource.resources import ResourceManagementClient
 from dagster import DagsterInstance, Definitions
+from upath import UPath
 
 from azure_port_pipeline.defs.change_windows import FULL_REASON_TAG, WINDOW_END_TAG
 from azure_port_pipeline.defs.factory import build_definitions
@@ -18,10 +19,12 @@ from azure_port_pipeline.defs.headless import (
     discover_and_sync,
     incremental_window,
 )
+from azure_port_pipeline.defs.incremental import CHANGE_KEY
+from azure_port_pipeline.defs.io_manager import read_snapshot
 from azure_port_pipeline.defs.jobs import MODE_TAG
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.defs.watermarks import Watermarks
-from azure_port_pipeline_tests.azure_fixtures import credential_for, sdk_kwargs
+from azure_port_pipeline_tests.azure_fixtures import CLIENT_ID, credential_for, sdk_kwargs
 from azure_port_pipeline_tests.defs.conftest import Pipeline
 from azure_port_pipeline_tests.defs.test_full_sync import (
     expected_from_estate,
@@ -345,3 +348,48 @@ def discover_and_sync_all(estate: Estate) -> list[Any]:
         sync_partition(estate.defs, estate.instance, subscription_id, log_level="WARNING")
         for subscription_id in estate.pipeline.enabled_subscriptions
     ]
+
+
+def test_changed_items_carry_their_change_and_the_sync_lists_the_windows_changes(
+    estate: Estate,
+) -> None:
+    first = estate.pipeline.enabled_subscriptions[0]
+    target = list(estate.pipeline.azure.estate.resources(first, STORAGE))[2]["id"]
+    estate.client(first).resources.begin_update_by_id(
+        target, api_version=STORAGE_VERSION, parameters={"tags": {"reviewed": "yes"}}
+    ).result()
+
+    assert all(summary.success for summary in estate.window().summaries)
+
+    raw = materialization(estate.pipeline, ["azure", "storage_accounts"], first)
+    snapshot = read_snapshot(UPath(raw["path"]))
+    (item,) = [item for item in snapshot.items if item["id"].lower() == target.lower()]
+    change = item[CHANGE_KEY]
+    assert (change["changeType"], change["changedBy"]) == ("Update", CLIENT_ID)
+    assert change["clientType"] and change["timestamp"]
+    untouched = [item for item in snapshot.items if item["id"].lower() != target.lower()]
+    assert untouched and all(CHANGE_KEY not in item for item in untouched)
+    sync = materialization(estate.pipeline, ["port_sync", "storage_accounts"], first)
+    (row,) = [r.data for r in sync["window_changes"].records if r.data["resource"] == target]
+    assert (row["change"], row["who"]) == ("Update", CLIENT_ID)
+    assert (sync["updated"], sync["created"], sync["deleted"]) == (1, 0, 0)
+
+
+def test_a_kind_with_more_changes_than_its_listing_costs_is_listed_instead(
+    estate: Estate,
+) -> None:
+    first = estate.pipeline.enabled_subscriptions[0]
+    accounts = [item["id"] for item in estate.pipeline.azure.estate.resources(first, STORAGE)]
+    listing = -(-len(accounts) // estate.pipeline.azure.page_size)  # requests a listing takes
+    resources = estate.client(first).resources
+    for resource_id in accounts[: listing + 1]:
+        resources.begin_update_by_id(
+            resource_id, api_version=STORAGE_VERSION, parameters={"tags": {"bulk": "edit"}}
+        ).result()
+
+    assert all(summary.success for summary in estate.window().summaries)
+
+    raw = materialization(estate.pipeline, ["azure", "storage_accounts"], first)
+    assert "would cost more requests than listing the kind" in raw["listed_instead"]
+    assert raw["fetched"] == len(accounts)
+    estate.assert_port_matches_azure(first)

@@ -139,7 +139,11 @@ def claim_home(home: str | Path) -> DemoHome:
 
 def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
     from azure_port_pipeline.demo.environment import change_estate
+    from azure_port_pipeline.emulators.azure import DEFAULT_CHANGE_DELAY
 
+    # Like Azure, but in seconds: change rows show in Resource Graph a few seconds after the
+    # write, and each change window ends a little earlier than that.
+    env.azure.change_delay = DEFAULT_CHANGE_DELAY
     ui_env = {
         **os.environ,
         **env.variables(),
@@ -147,6 +151,8 @@ def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
         "AZURE_PORT_PROFILE": "development",
         "AZURE_PORT_FULL_SYNC_CRON": "*/5 * * * *",
         "AZURE_PORT_DISCOVERY_SECONDS": "30",
+        "AZURE_PORT_INCREMENTAL_MINUTES": "1",
+        "AZURE_PORT_CHANGE_LAG_SECONDS": str(int(DEFAULT_CHANGE_DELAY) * 2),
     }
     dagster = Path(sys.executable).with_name("dagster")
     # Run from DAGSTER_HOME with the workspace by absolute path: the instance is the one in
@@ -171,7 +177,9 @@ def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
     print(f"Dagster UI:     http://{UI_HOST}:{ui_port}  (DAGSTER_HOME={home.path})")
     print(
         "Discovery adds the subscriptions and syncs them within a minute; the estate changes "
-        "every 30 s and a full resync runs every 5 minutes. Ctrl-C stops everything.",
+        "every 30 s, a change window is read every minute (incremental runs for the "
+        "subscriptions that changed) and a full resync runs every 5 minutes. Ctrl-C stops "
+        "everything.",
         flush=True,
     )
     _stop_on_signals()

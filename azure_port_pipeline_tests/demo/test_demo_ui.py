@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from azure_port_pipeline.defs.jobs import TRIGGER_TAG
+from azure_port_pipeline.defs.change_windows import INCREMENTAL_SENSOR, WINDOW_END_TAG
+from azure_port_pipeline.defs.jobs import MODE_TAG, TRIGGER_TAG
 from azure_port_pipeline_tests.demo.browser import chromium_page, in_own_thread
 from azure_port_pipeline_tests.demo.dagster_ui import SETTLE_TIMEOUT_MS, DagsterUI
 from azure_port_pipeline_tests.demo.running_demo import (
@@ -47,10 +48,12 @@ CHECKS = {
 }
 AUTOMATION = [
     ("sensors", "subscription_discovery"),
+    ("sensors", INCREMENTAL_SENSOR),
     ("schedules", "full_resync"),
     ("schedules", "freshness_check_hourly"),
 ]
 FRESHNESS_JOB = "azure_port_freshness"
+INCREMENTAL_BOUND_SECONDS = 420  # a window a minute, behind the first syncs, on a loaded machine
 FRESHNESS_CHECK = "subscriptions_synced_recently"
 PLOTTED = ["created", "updated", "seconds"]
 SHOWN_ASSET = "storage_accounts"  # the asset whose pages are opened
@@ -136,9 +139,11 @@ def test_discovery_syncs_every_subscription_without_a_click(demo: RunningDemo) -
     synced = {partition_of(run) for run in syncs if run["status"] == "SUCCESS"}
     assert len(synced) == SUBSCRIPTIONS
     assert synced == set(_subscriptions(demo))
-    # Launched by the discovery sensor's backfill or the resync schedule, never by hand.
+    # Launched by the discovery sensor's backfill, the resync schedule or the change-window
+    # sensor, never by hand.
     assert all(
         {"dagster/backfill", "dagster/schedule_name"} & {tag["key"] for tag in run["tags"]}
+        or _tag(run, "dagster/sensor_name") == INCREMENTAL_SENSOR
         for run in syncs
     ), [run["tags"] for run in syncs]
     # One backfill for the tick that found them; the backfill daemon closes it after its runs.
@@ -174,9 +179,16 @@ def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
                 _plots(ui)
                 _automation(ui)
                 _discovery_backfill(ui, demo)
-                _wait_for_a_quiet_window(demo)
-                _launch_the_freshness_check(ui)
-                _checks(ui, groups)
+                _incremental_run(ui, demo)
+                # Change windows run every minute in the demo: paused while the check pages
+                # are read, so no new materialization lands between a check and its page.
+                _switch_sensor(demo, INCREMENTAL_SENSOR, running=False)
+                try:
+                    _wait_for_a_quiet_window(demo)
+                    _launch_the_freshness_check(ui)
+                    _checks(ui, groups)
+                finally:
+                    _switch_sensor(demo, INCREMENTAL_SENSOR, running=True)
             except BaseException:
                 ui.screenshot("failure")
                 raise
@@ -343,6 +355,58 @@ def _discovery_backfill(ui: DagsterUI, demo: RunningDemo) -> None:
         )
     expect(ui.page.get_by_text("Succeeded", exact=True).first).to_be_visible()
     ui.screenshot("discovery-backfill")
+
+
+def _incremental_run(ui: DagsterUI, demo: RunningDemo) -> None:
+    """The estate keeps changing: a change window's incremental run succeeds, and its page
+    shows it as such (the mode and window tags)."""
+    deadline = time.monotonic() + INCREMENTAL_BOUND_SECONDS
+    run = None
+    while run is None and time.monotonic() < deadline:
+        run = next(
+            (
+                r
+                for r in demo.runs()
+                if _tag(r, MODE_TAG) == "incremental" and r["status"] == "SUCCESS"
+            ),
+            None,
+        )
+        if run is None:
+            time.sleep(2)
+    assert run is not None, f"no incremental run succeeded within {INCREMENTAL_BOUND_SECONDS} s"
+    assert _tag(run, "dagster/sensor_name") == INCREMENTAL_SENSOR
+    assert _tag(run, WINDOW_END_TAG)
+    ui.open(f"/runs/{run['runId']}")
+    expect(ui.page.get_by_text("incremental").first).to_be_visible(timeout=SETTLE_TIMEOUT_MS)
+    ui.screenshot("incremental-run")
+
+
+SENSOR_STATE = """
+query ($sensor: SensorSelector!) {
+  sensorOrError(sensorSelector: $sensor) { ... on Sensor { sensorState { id status } } }
+}
+"""
+START_SENSOR = """
+mutation ($sensor: SensorSelector!) {
+  startSensor(sensorSelector: $sensor) { ... on Sensor { sensorState { status } } }
+}
+"""
+STOP_SENSOR = """
+mutation ($id: String!) {
+  stopSensor(id: $id) { ... on StopSensorMutationResult { instigationState { status } } }
+}
+"""
+
+
+def _switch_sensor(demo: RunningDemo, name: str, *, running: bool) -> None:
+    selector = {"sensor": {**REPOSITORY, "sensorName": name}}
+    state = demo.graphql(SENSOR_STATE, selector)["sensorOrError"]["sensorState"]
+    if running:
+        demo.graphql(START_SENSOR, selector)
+    else:
+        demo.graphql(STOP_SENSOR, {"id": state["id"]})
+    after = demo.graphql(SENSOR_STATE, selector)["sensorOrError"]["sensorState"]
+    assert after["status"] == ("RUNNING" if running else "STOPPED"), after
 
 
 # -- GraphQL complements -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetsDefinition,
+    Failure,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
@@ -33,6 +34,7 @@ from azure_port_pipeline.azure.listing import RESOURCE_GROUPS_KIND
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.incremental import (
     carry_changes,
+    diff_entities,
     entry_types,
     listing_cost,
     merge_raw,
@@ -202,10 +204,11 @@ def _entities_asset(
     )
     def entities(context: AssetExecutionContext, raw: RawSnapshot) -> Iterator[Any]:
         started = time.monotonic()
-        previous = None
-        if raw.changed_ids is not None:
+        previous, in_port = None, False
+        if raw.mode != "full":
             previous = _previous_snapshot(context, keys.entities, EntitySnapshot)
-        snapshot = _mapped(entry, raw, previous, policy)
+            in_port = previous is not None and _written_to_port(context, keys)
+        snapshot = _mapped(entry, raw, previous, in_port, policy)
         report = snapshot.report
         seconds = round(time.monotonic() - started, 3)
         snapshot.stats["mapping_seconds"] = seconds
@@ -306,6 +309,7 @@ def _sync_asset(
             deletion=deletion,
         )
         label = _subscription_label(context)
+        _fail_on_transient_failures(outcome.snapshot, outcome.report.failures)
         return MaterializeResult(
             metadata={**label, **outcome.metadata()},
             check_results=[
@@ -453,10 +457,17 @@ def _mapped(
     entry: ResourceMapping,
     raw: RawSnapshot,
     previous: EntitySnapshot | None,
+    in_port: bool,
     policy: IdentifierPolicy,
 ) -> EntitySnapshot:
     """Every item mapped (a listing, or no earlier entity snapshot to build on), or only the
-    changed ones merged into the previous entities (see incremental.remap)."""
+    changed ones merged into the previous entities (see incremental.remap).
+
+    `in_port`: the previous snapshot is what Port holds (its sync succeeded without a write
+    failure). An incremental run then sends Port only the entities that differ from it: a
+    listing made instead of reads by id becomes a diff, and a change to a field the mapping
+    does not read costs nothing in Port.
+    """
     snapshot = EntitySnapshot(
         kind=entry.kind,
         subscription_id=raw.subscription_id,
@@ -474,12 +485,56 @@ def _mapped(
         result = map_items(entry, raw.items, policy)
         snapshot.entities, snapshot.report = result.entities, result.report
         snapshot.sources = [(source or "").lower() or None for source in result.sources]
+        if previous is not None and in_port and snapshot.deletion_blocker() is None:
+            changed, deleted = diff_entities(previous.entities, snapshot.entities)
+            snapshot.changed_keys, snapshot.deleted_keys = changed, deleted
         return snapshot
     entities, sources, report, changed, deleted = remap(entry, raw, previous, policy)
     snapshot.entities, snapshot.sources, snapshot.report = entities, sources, report
     snapshot.fetched = len(raw.changed_ids)
+    if in_port:
+        differing, _ = diff_entities(previous.entities, entities)
+        changed = [key for key in changed if key in set(differing)]
     snapshot.changed_keys, snapshot.deleted_keys = changed, deleted
     return snapshot
+
+
+def _fail_on_transient_failures(snapshot: EntitySnapshot, failures: Sequence[Any]) -> None:
+    """An incremental run whose writes Port did not take for a passing reason (unreachable,
+    throttled, failing) must fail: its window is then read again, instead of its watermark
+    moving past changes Port never got. A rejection (4xx) is the entity's own problem: it is
+    reported by the check, and retrying would not help."""
+    if snapshot.mode == "full":
+        return
+    transient = [f for f in failures if f.status is None or f.status == 429 or f.status >= 500]
+    if transient:
+        first = transient[0]
+        raise Failure(
+            description=(
+                f"Port did not take {len(transient)} writes of {snapshot.kind} "
+                f"(first: {first.operation} {first.blueprint}/{first.identifier}: "
+                f"{first.status or 'no answer'} {first.message or ''}); the run fails so the "
+                "next change window reads these changes again"
+            ),
+            metadata={"write_failures": len(failures), "transient": len(transient)},
+        )
+
+
+def _written_to_port(context: AssetExecutionContext, keys: KindAssetKeys) -> bool:
+    """Whether Port holds this kind's latest entity snapshot: the same run then synced it
+    without a write failure. (A run that failed after mapping left a snapshot Port may not
+    have: its changes are compared with Port itself, never with that snapshot.)"""
+    latest = {}
+    for key in (keys.entities, keys.sync):
+        result = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]), limit=1
+        )
+        if not result.records:
+            return False
+        latest[key] = result.records[0]
+    entities, sync = latest[keys.entities], latest[keys.sync]
+    failures = sync.asset_materialization.metadata.get("write_failures")
+    return entities.run_id == sync.run_id and failures is not None and failures.value == 0
 
 
 def _changes_of(sync_options: SyncOptions, subscription_id: str) -> list[ResourceChange]:

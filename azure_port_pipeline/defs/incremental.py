@@ -84,7 +84,6 @@ class RawUpdate:
     groups_removed: set[tuple[str, str]] = field(default_factory=set)
     groups_relisted: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
-    requests: int = 0
 
 
 def read_changes(
@@ -112,7 +111,6 @@ def read_changes(
     kind = entry.kind.lower()
     if kind not in (RESOURCE_GROUPS_KIND, SUBSCRIPTION_KIND):
         _read_group_changes(reader, entry, subscription_id, changes, update)
-    update.requests = reader.counters.requests
     return update
 
 
@@ -285,6 +283,20 @@ def remap(
     minimal = map_items(entry, [_minimal_object(change) for change in never_seen], policy)
     deleted = (old_keys | {(e.blueprint, e.identifier) for e in minimal.entities}) - present
     return entities, sources, result.report, new_keys, sorted(deleted)
+
+
+def diff_entities(
+    before: Sequence[Entity], after: Sequence[Entity]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(keys of `after` new or different from `before`, keys of `before` gone from `after`)."""
+    old = {(e.blueprint, e.identifier): e.to_port() for e in before}
+    new_keys = {(e.blueprint, e.identifier) for e in after}
+    changed = [
+        (e.blueprint, e.identifier)
+        for e in after
+        if old.get((e.blueprint, e.identifier)) != e.to_port()
+    ]
+    return changed, sorted(old.keys() - new_keys)
 
 
 def _minimal_object(change: dict[str, Any]) -> dict[str, Any]:

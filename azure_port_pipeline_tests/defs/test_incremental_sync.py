@@ -24,13 +24,16 @@ from azure_port_pipeline.defs.io_manager import read_snapshot
 from azure_port_pipeline.defs.jobs import MODE_TAG
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.defs.watermarks import Watermarks
+from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_resources
+from azure_port_pipeline.mapping import unescape_identifier
 from azure_port_pipeline_tests.azure_fixtures import CLIENT_ID, credential_for, sdk_kwargs
-from azure_port_pipeline_tests.defs.conftest import Pipeline
+from azure_port_pipeline_tests.defs.conftest import CREDENTIALS, FAST_AZURE, Pipeline
 from azure_port_pipeline_tests.defs.test_full_sync import (
     expected_from_estate,
     materialization,
     port_state,
 )
+from azure_port_pipeline_tests.defs.test_port_reliability import STORMY_PORT
 
 pytestmark = pytest.mark.e2e
 
@@ -183,11 +186,9 @@ def test_many_changes_to_one_resource_cost_one_get_and_created_then_deleted_is_n
 
 def owned_under(estate: Estate, prefix: str) -> set[str]:
     prefix = prefix.lower()
-    return {
-        body["identifier"].lower()
-        for body in estate.pipeline.port.entities()
-        if body["identifier"].lower().startswith(prefix)
-    }
+    bodies = estate.pipeline.port.entities()
+    identifiers = {unescape_identifier(body["identifier"]).lower() for body in bodies}
+    return {identifier for identifier in identifiers if identifier.startswith(prefix)}
 
 
 def test_deleting_a_resource_group_removes_it_and_everything_it_held(estate: Estate) -> None:
@@ -392,4 +393,72 @@ def test_a_kind_with_more_changes_than_its_listing_costs_is_listed_instead(
     raw = materialization(estate.pipeline, ["azure", "storage_accounts"], first)
     assert "would cost more requests than listing the kind" in raw["listed_instead"]
     assert raw["fetched"] == len(accounts)
+    # the listing is compared with what the last run wrote: Port is asked about the
+    # entities that differ only, not searched whole
+    sync = materialization(estate.pipeline, ["port_sync", "storage_accounts"], first)
+    assert (sync["updated"], sync["unchanged"]) == (listing + 1, 0)
+    assert "port_count" not in sync
+    estate.assert_port_matches_azure(first)
+
+
+def test_writes_port_did_not_take_fail_the_run_and_the_next_window_makes_them(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.azure.page_size = 3
+    estate = Estate(pipeline)
+    estate.defs = build_definitions(
+        settings=PipelineSettings.from_env(WINDOW_SETTINGS),
+        resources=pipeline.resources(),
+    )
+    estate.full_sync()
+    estate.defs = build_definitions(  # a short Port deadline: the storm fails the run quickly
+        settings=PipelineSettings.from_env(WINDOW_SETTINGS),
+        resources=emulator_resources(
+            EmulatorEndpoints.of(pipeline.azure, pipeline.port),
+            CREDENTIALS,
+            installation_id="e2e",
+            azure_options=FAST_AZURE,
+            port_options=STORMY_PORT,
+        ),
+    )
+    first = pipeline.enabled_subscriptions[0]
+    target = next(iter(pipeline.azure.estate.resources(first, STORAGE)))["id"]
+    estate.client(first).resources.begin_update_by_id(
+        target, api_version=STORAGE_VERSION, parameters={"tags": {"storm": "passed"}}
+    ).result()
+    pipeline.port.faults.fail_next(5_000, status=503, route="entities/bulk")
+
+    failed = estate.window()
+
+    assert requested(failed) == [first] and not failed.summaries[0].success
+    pipeline.port.faults.clear()
+    retried = estate.window()
+
+    assert requested(retried) == [first]
+    assert all(summary.success for summary in retried.summaries)
+    estate.assert_port_matches_azure(first)
+    (stored,) = [
+        body
+        for body in pipeline.port.entities("azureCloudResource")
+        if unescape_identifier(body["identifier"]).lower() == target.lower()
+    ]
+    assert stored["properties"]["tags"]["storm"] == "passed"
+
+
+def test_a_change_to_a_field_the_mapping_does_not_read_costs_port_nothing(estate: Estate) -> None:
+    first = estate.pipeline.enabled_subscriptions[0]
+    target = list(estate.pipeline.azure.estate.resources(first, STORAGE))[3]["id"]
+    estate.client(first).resources.begin_update_by_id(
+        target,
+        api_version=STORAGE_VERSION,
+        parameters={"properties": {"minimumTlsVersion": "TLS1_0", "portTest": "unmapped"}},
+    ).result()
+    estate.pipeline.port.reset_counters()
+
+    outcome = estate.window()
+
+    assert requested(outcome) == [first]
+    assert all(summary.success for summary in outcome.summaries)
+    sync = materialization(estate.pipeline, ["port_sync", "storage_accounts"], first)
+    assert (sync["changes"], sync["port_requests"]) == (1, 0)
     estate.assert_port_matches_azure(first)

@@ -82,6 +82,9 @@ BUSY_STATUSES = [
     DagsterRunStatus.CANCELING,
 ]
 _RECHECK = timedelta(minutes=5)  # runs that finished while the last tick was reading
+MAX_RUNS_READ = 50_000
+"""Succeeded runs read per tick, newest first: without a cursor (a new sensor) the 14 days
+of history may hold more; a subscription whose runs are older than these gets a full sync."""
 
 
 @dataclass(frozen=True)
@@ -203,9 +206,9 @@ def absorb_finished_runs(
     since = (marks.checked_at - _RECHECK) if marks.checked_at else now - RETENTION
     records = instance.get_run_records(
         RunsFilter(statuses=[DagsterRunStatus.SUCCESS], updated_after=since),
-        ascending=True,
+        limit=MAX_RUNS_READ,
     )
-    for record in records:
+    for record in reversed(records):  # oldest first: a later run has the last word
         run = record.dagster_run
         subscription_id = run.tags.get(PARTITION_TAG)
         if not subscription_id or run.job_name not in (SYNC_JOB, ASSET_JOB):

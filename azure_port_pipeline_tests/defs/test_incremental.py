@@ -16,11 +16,14 @@ from azure_port_pipeline.azure.models import ResourceChange
 from azure_port_pipeline.defs.incremental import (
     CHANGE_KEY,
     RawUpdate,
+    carry_changes,
+    diff_entities,
     entry_api_versions,
     entry_types,
     listing_cost,
     mapped_types,
     merge_raw,
+    reads_changes,
     remap,
 )
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
@@ -629,3 +632,61 @@ def test_remap_drops_an_excluded_item_even_when_another_changed_item_failed(sele
 
     assert [e.identifier for e in entities] == ["y"]
     assert deleted == [("azureCloudResource", "x")]
+
+
+# ---- diff_entities, carry_changes, reads_changes ------------------------------------------------
+
+
+def test_diff_names_new_and_changed_entities_and_the_ones_gone():
+    entry = default_entry(STORAGE_KIND)
+    before = map_items(entry, [account(GROUP, "a1"), account(GROUP, "a2", env="dev")]).entities
+    after = map_items(
+        entry, [account(GROUP, "a2", env="prod"), account(GROUP, "a3")], POLICY
+    ).entities
+
+    changed, deleted = diff_entities(before, after)
+
+    keys = {entity.identifier.rsplit("/", 1)[1]: entity for entity in after}
+    assert changed == [(e.blueprint, e.identifier) for e in (keys["a2"], keys["a3"])]
+    (gone,) = deleted
+    assert gone[1].endswith("/a1")
+
+
+def test_diff_of_identical_entities_is_empty():
+    entities = map_items(default_entry(STORAGE_KIND), [account(GROUP, "a1")], POLICY).entities
+
+    assert diff_entities(entities, copy.deepcopy(entities)) == ([], [])
+
+
+def test_a_listing_keeps_the_change_its_items_had_and_gains_none_elsewhere():
+    kept = {**account(GROUP, "a1"), CHANGE_KEY: {"changeType": "Update", "changedBy": "bob"}}
+    previous = raw_snapshot([kept, account(GROUP, "a2")])
+    listed = raw_snapshot([account(GROUP, "A1"), account(GROUP, "a2"), account(GROUP, "a3")])
+
+    carry_changes(previous, listed)
+
+    assert listed.items[0][CHANGE_KEY]["changedBy"] == "bob"
+    assert all(CHANGE_KEY not in item for item in listed.items[1:])
+
+
+def test_only_a_mapping_that_reads_the_change_asks_listings_to_keep_it(tmp_path):
+    assert not reads_changes(default_entry(STORAGE_KIND))
+    path = tmp_path / "mapping.yaml"
+    path.write_text(
+        """\
+resources:
+- kind: Microsoft.Storage/storageAccounts
+  selector: {query: 'true', apiVersion: '2023-01-01'}
+  port:
+    entity:
+      mappings:
+        identifier: .id
+        title: .name
+        blueprint: '"azureCloudResource"'
+        properties:
+          lastChangedBy: .__change.changedBy
+"""
+    )
+    (entry,) = load_mapping(path).entries
+
+    assert reads_changes(entry)

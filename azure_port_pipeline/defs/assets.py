@@ -8,8 +8,7 @@ the UI keeps one history per asset and subscription.
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -20,7 +19,6 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetsDefinition,
-    Failure,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
@@ -29,30 +27,24 @@ from dagster import (
 )
 from upath import UPath
 
-from azure_port_pipeline.azure import AzureError, ResourceChange
-from azure_port_pipeline.azure.listing import RESOURCE_GROUPS_KIND
+from azure_port_pipeline.azure import AzureError
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
-from azure_port_pipeline.defs.incremental import (
-    carry_changes,
-    diff_entities,
-    entry_types,
-    listing_cost,
-    merge_raw,
-    read_changes,
-    reads_changes,
-    remap,
-)
-from azure_port_pipeline.defs.io_manager import KEYS_ONLY, StoredKeys, read_snapshot
+from azure_port_pipeline.defs.history import previous_snapshot, written_to_port
+from azure_port_pipeline.defs.incremental import carry_changes, reads_changes
+from azure_port_pipeline.defs.io_manager import KEYS_ONLY, StoredKeys
 from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import subscription_names, subscription_partitions
 from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
+from azure_port_pipeline.defs.snapshot_steps import brought_forward, changes_of, listed, mapped
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
 from azure_port_pipeline.defs.summaries import error_table, resource_summary, tag_coverage
-from azure_port_pipeline.defs.sync_step import DEFAULT_DELETION, DeletionOptions, sync_scope
-from azure_port_pipeline.mapping import IdentifierPolicy, PortAppConfig, ResourceMapping, map_items
-from azure_port_pipeline.mapping.models import MappingReport
-
-T = TypeVar("T", RawSnapshot, EntitySnapshot)
+from azure_port_pipeline.defs.sync_step import (
+    DEFAULT_DELETION,
+    DeletionOptions,
+    fail_on_transient_failures,
+    sync_scope,
+)
+from azure_port_pipeline.mapping import IdentifierPolicy, PortAppConfig, ResourceMapping
 
 RAW_GROUP, ENTITIES_GROUP, SYNC_GROUP = "azure_raw", "port_entities", "port_sync"
 SUBSCRIPTION_LISTING_KEY = AssetKey([ENTITIES_GROUP, "subscription_listing"])
@@ -125,13 +117,13 @@ def _raw_asset(entry: ResourceMapping, keys: KindAssetKeys) -> AssetsDefinition:
         started = time.monotonic()
         with azure.reader() as reader:
             if sync_options.mode == "full":
-                snapshot = _listed(reader, entry, subscription_id, sync_options.mode)
+                snapshot = listed(reader, entry, subscription_id, sync_options.mode)
                 if reads_changes(entry):
-                    carry_changes(_previous_snapshot(context, keys.raw, RawSnapshot), snapshot)
+                    carry_changes(previous_snapshot(context, keys.raw, RawSnapshot), snapshot)
             else:
-                changes = _changes_of(sync_options, subscription_id)
-                previous = _previous_snapshot(context, keys.raw, RawSnapshot)
-                snapshot = _brought_forward(reader, entry, subscription_id, previous, changes)
+                changes = changes_of(sync_options, subscription_id)
+                previous = previous_snapshot(context, keys.raw, RawSnapshot)
+                snapshot = brought_forward(reader, entry, subscription_id, previous, changes)
             counters = reader.counters
         seconds = round(time.monotonic() - started, 3)
         snapshot.stats.update(
@@ -206,9 +198,9 @@ def _entities_asset(
         started = time.monotonic()
         previous, in_port = None, False
         if raw.mode != "full":
-            previous = _previous_snapshot(context, keys.entities, EntitySnapshot)
-            in_port = previous is not None and _written_to_port(context, keys)
-        snapshot = _mapped(entry, raw, previous, in_port, policy)
+            previous = previous_snapshot(context, keys.entities, EntitySnapshot)
+            in_port = previous is not None and written_to_port(context, keys.entities, keys.sync)
+        snapshot = mapped(entry, raw, previous, in_port, policy)
         report = snapshot.report
         seconds = round(time.monotonic() - started, 3)
         snapshot.stats["mapping_seconds"] = seconds
@@ -309,7 +301,7 @@ def _sync_asset(
             deletion=deletion,
         )
         label = _subscription_label(context)
-        _fail_on_transient_failures(outcome.snapshot, outcome.report.failures)
+        fail_on_transient_failures(outcome.snapshot, outcome.report.failures)
         return MaterializeResult(
             metadata={**label, **outcome.metadata()},
             check_results=[
@@ -401,163 +393,6 @@ def _sibling_snapshots(
             paths = dict(value.value) if value is not None else {}
     readers = {index: StoredKeys(UPath(path)).read for index, path in paths.items()}
     return [(other, readers.get(str(other.index))) for other in siblings]
-
-
-def _listed(reader: Any, entry: ResourceMapping, subscription_id: str, mode: str) -> RawSnapshot:
-    listing = reader.list_kind(
-        subscription_id, entry.kind, entry.api_version, entry.resource_kinds or None
-    )
-    return RawSnapshot(
-        kind=entry.kind,
-        subscription_id=subscription_id,
-        items=listing.items,
-        complete=listing.complete,
-        error=listing.error,
-        fetched_at=datetime.now(UTC).isoformat(),
-        mode=mode,
-    )
-
-
-def _brought_forward(
-    reader: Any,
-    entry: ResourceMapping,
-    subscription_id: str,
-    previous: RawSnapshot | None,
-    changes: list[ResourceChange],
-) -> RawSnapshot:
-    """This kind's snapshot after the window: by id when that is cheaper than a listing."""
-    mine = [c for c in changes if c.resource_type in entry_types(entry)]
-    cost = listing_cost(previous)
-    if cost is None:
-        fallback = "no complete earlier snapshot of this kind"
-    elif len(mine) > cost:
-        fallback = (
-            f"{len(mine)} changed ids would cost more requests than listing the kind ({cost})"
-        )
-    else:
-        fallback = None
-    relevant = [c for c in changes if c in mine or c.resource_type == RESOURCE_GROUPS_KIND]
-    if fallback is not None:
-        snapshot = _listed(reader, entry, subscription_id, "incremental")
-        snapshot.fallback = fallback
-        snapshot.changes = [change.record() for change in mine]
-        if previous is not None:
-            snapshot.stats["listing_requests"] = previous.stats.get("listing_requests", 0)
-        return snapshot
-    assert previous is not None
-    update = read_changes(reader, entry, subscription_id, relevant)
-    stats = {"listing_requests": previous.stats.get("listing_requests", cost)}
-    merged = merge_raw(previous, update, mine, stats=stats)
-    if update.unreadable:
-        merged.error = "; ".join(f"{rid}: {text}" for rid, text in update.unreadable.items())
-    return merged
-
-
-def _mapped(
-    entry: ResourceMapping,
-    raw: RawSnapshot,
-    previous: EntitySnapshot | None,
-    in_port: bool,
-    policy: IdentifierPolicy,
-) -> EntitySnapshot:
-    """Every item mapped (a listing, or no earlier entity snapshot to build on), or only the
-    changed ones merged into the previous entities (see incremental.remap).
-
-    `in_port`: the previous snapshot is what Port holds (its sync succeeded without a write
-    failure). An incremental run then sends Port only the entities that differ from it: a
-    listing made instead of reads by id becomes a diff, and a change to a field the mapping
-    does not read costs nothing in Port.
-    """
-    snapshot = EntitySnapshot(
-        kind=entry.kind,
-        subscription_id=raw.subscription_id,
-        entities=[],
-        report=MappingReport(kind=entry.kind),
-        listing_complete=raw.complete,
-        listing_error=raw.error,
-        mode=raw.mode,
-        fetched=len(raw.items),
-        stats=dict(raw.stats),
-        changes=raw.changes,
-        fallback=raw.fallback,
-    )
-    if raw.changed_ids is None or previous is None:
-        result = map_items(entry, raw.items, policy)
-        snapshot.entities, snapshot.report = result.entities, result.report
-        snapshot.sources = [(source or "").lower() or None for source in result.sources]
-        if previous is not None and in_port and snapshot.deletion_blocker() is None:
-            changed, deleted = diff_entities(previous.entities, snapshot.entities)
-            snapshot.changed_keys, snapshot.deleted_keys = changed, deleted
-        return snapshot
-    entities, sources, report, changed, deleted = remap(entry, raw, previous, policy)
-    snapshot.entities, snapshot.sources, snapshot.report = entities, sources, report
-    snapshot.fetched = len(raw.changed_ids)
-    if in_port:
-        differing, _ = diff_entities(previous.entities, entities)
-        changed = [key for key in changed if key in set(differing)]
-    snapshot.changed_keys, snapshot.deleted_keys = changed, deleted
-    return snapshot
-
-
-def _fail_on_transient_failures(snapshot: EntitySnapshot, failures: Sequence[Any]) -> None:
-    """An incremental run whose writes Port did not take for a passing reason (unreachable,
-    throttled, failing) must fail: its window is then read again, instead of its watermark
-    moving past changes Port never got. A rejection (4xx) is the entity's own problem: it is
-    reported by the check, and retrying would not help."""
-    if snapshot.mode == "full":
-        return
-    transient = [f for f in failures if f.status is None or f.status == 429 or f.status >= 500]
-    if transient:
-        first = transient[0]
-        raise Failure(
-            description=(
-                f"Port did not take {len(transient)} writes of {snapshot.kind} "
-                f"(first: {first.operation} {first.blueprint}/{first.identifier}: "
-                f"{first.status or 'no answer'} {first.message or ''}); the run fails so the "
-                "next change window reads these changes again"
-            ),
-            metadata={"write_failures": len(failures), "transient": len(transient)},
-        )
-
-
-def _written_to_port(context: AssetExecutionContext, keys: KindAssetKeys) -> bool:
-    """Whether Port holds this kind's latest entity snapshot: the same run then synced it
-    without a write failure. (A run that failed after mapping left a snapshot Port may not
-    have: its changes are compared with Port itself, never with that snapshot.)"""
-    latest = {}
-    for key in (keys.entities, keys.sync):
-        result = context.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]), limit=1
-        )
-        if not result.records:
-            return False
-        latest[key] = result.records[0]
-    entities, sync = latest[keys.entities], latest[keys.sync]
-    failures = sync.asset_materialization.metadata.get("write_failures")
-    return entities.run_id == sync.run_id and failures is not None and failures.value == 0
-
-
-def _changes_of(sync_options: SyncOptions, subscription_id: str) -> list[ResourceChange]:
-    wanted = subscription_id.lower()
-    return [
-        change
-        for change in sync_options.resource_changes()
-        if (change.subscription_id or wanted) == wanted
-    ]
-
-
-def _previous_snapshot(context: AssetExecutionContext, key: AssetKey, kind: type[T]) -> T | None:
-    """What this asset stored for this subscription last time (its materialization's path)."""
-    result = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]), limit=1
-    )
-    for record in result.records:
-        path = record.asset_materialization.metadata.get("path")
-        if path is None or not UPath(str(path.value)).exists():
-            return None
-        snapshot = read_snapshot(UPath(str(path.value)))
-        return snapshot if isinstance(snapshot, kind) else None
-    return None
 
 
 def _subscription_label(

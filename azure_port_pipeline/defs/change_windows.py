@@ -190,13 +190,24 @@ def evaluate_window(
         targets, marks, busy, now=started, overlap=settings.overlap, lag=settings.lag
     )
     tick = WindowTick(plan=plan, busy=sorted(busy))
-    names = subscription_names(instance, targets)
     for subscription_id, reason in plan.full.items():
-        tick.requests.append(_full_request(subscription_id, reason, started, names))
+        tick.requests.append(_full_request(subscription_id, reason, started))
     if plan.starts:
-        _read_window(reader, plan, marks, settings, tick, names)
+        _read_window(reader, plan, marks, settings, tick)
+    tick.requests = _named(instance, tick.requests)
     tick.cursor = marks.to_cursor()
     return tick
+
+
+def _named(instance: DagsterInstance, requests: list[RunRequest]) -> list[RunRequest]:
+    """The requests with their subscription's display name (looked up for these only)."""
+    names = subscription_names(instance, [r.partition_key or "" for r in requests])
+    return [
+        r.with_replaced_attrs(
+            tags={**r.tags, SUBSCRIPTION_NAME_TAG: names.get(r.partition_key or "", "")}
+        )
+        for r in requests
+    ]
 
 
 def absorb_finished_runs(
@@ -244,7 +255,6 @@ def _read_window(
     marks: Watermarks,
     settings: WindowSettings,
     tick: WindowTick,
-    names: dict[str, str],
 ) -> None:
     start = plan.query_start
     assert start is not None
@@ -277,7 +287,7 @@ def _read_window(
                 f"{len(changes)} changed resources in the window, more than "
                 f"{MAX_CHANGES_PER_RUN}: a full sync is cheaper"
             )
-            tick.requests.append(_full_request(subscription_id, reason, plan.end, names))
+            tick.requests.append(_full_request(subscription_id, reason, plan.end))
         else:
             start = plan.starts[subscription_id].isoformat()
             tick.requests.append(
@@ -290,7 +300,6 @@ def _read_window(
                         WINDOW_START_TAG: start,
                         WINDOW_END_TAG: end,
                         TRIGGER_TAG: INCREMENTAL_SENSOR,
-                        SUBSCRIPTION_NAME_TAG: names.get(subscription_id, ""),
                     },
                 )
             )
@@ -308,9 +317,7 @@ def incremental_run_config(
     return {"resources": {"sync_options": {"config": config}}}
 
 
-def _full_request(
-    subscription_id: str, reason: str, moment: datetime, names: dict[str, str]
-) -> RunRequest:
+def _full_request(subscription_id: str, reason: str, moment: datetime) -> RunRequest:
     """A full sync instead of a window; once it succeeds, the watermark is `moment` (the
     listing starts after it, so it reflects every change made before)."""
     stamp = moment.isoformat()
@@ -323,7 +330,6 @@ def _full_request(
             FULL_REASON_TAG: reason,
             WINDOW_END_TAG: stamp,
             TRIGGER_TAG: INCREMENTAL_SENSOR,
-            SUBSCRIPTION_NAME_TAG: names.get(subscription_id, ""),
         },
     )
 

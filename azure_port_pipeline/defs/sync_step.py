@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dagster import Failure
+
 from azure_port_pipeline.defs.resources import PortResource
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, SnapshotKeys
 from azure_port_pipeline.defs.summaries import change_table, error_table
@@ -158,15 +160,7 @@ def sync_scope(
                 client, snapshot.subscription_id, siblings, blueprints
             )
             plan = plan_with(subscription_totals)
-        report = apply_plan(
-            client,
-            plan,
-            scope=scope,
-            merge=config.enable_merge_entity,
-            create_missing_related_entities=config.create_missing_related_entities,
-            delete_dependents=config.delete_dependent_entities,
-            foreign_cascade=deletion.foreign_cascade,
-        )
+        report = _apply(client, plan, scope, config, deletion)
         if report.kept_for_foreign_dependents:
             log.warning(
                 f"{scope}: kept {report.kept_for_foreign_dependents} entities that entities "
@@ -179,14 +173,7 @@ def sync_scope(
                 f"{scope}: kept {plan.would_delete} entities: {report.deletion_skipped_reason}"
             )
         port_count = len(_search_owned(client, searched, scope))
-        metrics = client.metrics
-        port_stats = {
-            "port_requests": metrics.requests,
-            "port_write_requests": metrics.writes,
-            "port_retries": metrics.retries,
-            "throttle_waits": metrics.throttle_waits
-            + int(snapshot.stats.get("azure_throttle_waits", 0)),
-        }
+        port_stats = _port_stats(client, snapshot)
 
     azure_count = len({(e.blueprint, e.identifier) for e in snapshot.entities})
     if blocker:
@@ -252,23 +239,8 @@ def _sync_changes(
             min_entities=deletion.min_entities,
             elsewhere=DeletionTotals(entities=len(snapshot.entities) - len(desired)),
         )
-        report = apply_plan(
-            client,
-            plan,
-            scope=scope,
-            merge=config.enable_merge_entity,
-            create_missing_related_entities=config.create_missing_related_entities,
-            delete_dependents=config.delete_dependent_entities,
-            foreign_cascade=deletion.foreign_cascade,
-        )
-        metrics = client.metrics
-        port_stats = {
-            "port_requests": metrics.requests,
-            "port_write_requests": metrics.writes,
-            "port_retries": metrics.retries,
-            "throttle_waits": metrics.throttle_waits
-            + int(snapshot.stats.get("azure_throttle_waits", 0)),
-        }
+        report = _apply(client, plan, scope, config, deletion)
+        port_stats = _port_stats(client, snapshot)
     if report.deletion_skipped_reason and plan.would_delete:
         log.warning(f"{scope}: kept {plan.would_delete} entities: {report.deletion_skipped_reason}")
     azure_count = len({(e.blueprint, e.identifier) for e in snapshot.entities})
@@ -285,6 +257,35 @@ def _sync_changes(
         port_stats=port_stats,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def _apply(
+    client: PortClient,
+    plan: SyncPlan,
+    scope: str,
+    config: PortAppConfig,
+    deletion: DeletionOptions,
+) -> SyncReport:
+    return apply_plan(
+        client,
+        plan,
+        scope=scope,
+        merge=config.enable_merge_entity,
+        create_missing_related_entities=config.create_missing_related_entities,
+        delete_dependents=config.delete_dependent_entities,
+        foreign_cascade=deletion.foreign_cascade,
+    )
+
+
+def _port_stats(client: PortClient, snapshot: EntitySnapshot) -> dict[str, float]:
+    metrics = client.metrics
+    return {
+        "port_requests": metrics.requests,
+        "port_write_requests": metrics.writes,
+        "port_retries": metrics.retries,
+        "throttle_waits": metrics.throttle_waits
+        + int(snapshot.stats.get("azure_throttle_waits", 0)),
+    }
 
 
 def _rest_of_subscription(
@@ -339,3 +340,24 @@ def _search_owned(client: PortClient, blueprints: list[str], scope: str) -> list
         for entity in client.search_owned(blueprint, scope):
             owned.append({**entity, "blueprint": entity.get("blueprint", blueprint)})
     return owned
+
+
+def fail_on_transient_failures(snapshot: EntitySnapshot, failures: Sequence[Any]) -> None:
+    """An incremental run whose writes Port did not take for a passing reason (unreachable,
+    throttled, failing) must fail: its window is then read again, instead of its watermark
+    moving past changes Port never got. A rejection (4xx) is the entity's own problem: it is
+    reported by the check, and retrying would not help."""
+    if snapshot.mode == "full":
+        return
+    transient = [f for f in failures if f.status is None or f.status == 429 or f.status >= 500]
+    if transient:
+        first = transient[0]
+        raise Failure(
+            description=(
+                f"Port did not take {len(transient)} writes of {snapshot.kind} "
+                f"(first: {first.operation} {first.blueprint}/{first.identifier}: "
+                f"{first.status or 'no answer'} {first.message or ''}); the run fails so the "
+                "next change window reads these changes again"
+            ),
+            metadata={"write_failures": len(failures), "transient": len(transient)},
+        )

@@ -61,7 +61,8 @@ def run_once(env: DemoEnvironment) -> int:
         changes = change_estate(env.azure, random.Random(2), count=12)
         print(f"\nAzure changed: {changes.describe()}. One incremental window:")
         window = incremental_window(_windowed(defs, settings), instance, log_level="WARNING")
-        print(window.result.skip_reason or f"{len(window.summaries)} runs requested")
+        skipped = window.result.skip_reason
+        print(skipped.skip_message if skipped else f"{len(window.summaries)} runs requested")
         print_table(window.summaries)
         problems += verify(env, expected, window.summaries, every=first)
         problems += _net_effect_problems(changes, window.summaries)

@@ -21,7 +21,7 @@ from azure_port_pipeline.defs.headless import (
 )
 from azure_port_pipeline.defs.incremental import CHANGE_KEY
 from azure_port_pipeline.defs.io_manager import read_snapshot
-from azure_port_pipeline.defs.jobs import MODE_TAG
+from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.defs.watermarks import Watermarks
 from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_resources
@@ -46,13 +46,14 @@ WINDOW_SETTINGS = {"AZURE_PORT_CHANGE_LAG_SECONDS": "0"}
 class Estate:
     """The pipeline, the cursor the daemon would keep, and the Azure SDK to change things."""
 
-    def __init__(self, pipeline: Pipeline, **environment: str) -> None:
+    def __init__(self, pipeline: Pipeline, resources: dict[str, Any] | None = None) -> None:
         self.pipeline = pipeline
-        settings = PipelineSettings.from_env({**WINDOW_SETTINGS, **environment})
-        self.defs: Definitions = build_definitions(
-            settings=settings, resources=pipeline.resources()
-        )
         self.cursor: str | None = None
+        self.defs: Definitions = self.definitions(resources or pipeline.resources())
+
+    def definitions(self, resources: dict[str, Any]) -> Definitions:
+        settings = PipelineSettings.from_env(WINDOW_SETTINGS)
+        return build_definitions(settings=settings, resources=resources)
 
     @property
     def instance(self) -> DagsterInstance:
@@ -142,6 +143,10 @@ def test_create_update_and_delete_reach_port_through_one_incremental_run_per_cha
 
     assert requested(outcome) == sorted([first, second])
     assert modes(outcome) == Counter({"incremental": 2})
+    subscriptions = estate.pipeline.azure.estate.subscriptions
+    names = {s["subscriptionId"]: s["displayName"] for s in subscriptions}
+    for request in outcome.result.run_requests or []:
+        assert request.tags[SUBSCRIPTION_NAME_TAG] == names[request.partition_key]
     assert all(summary.success for summary in outcome.summaries)
     for subscription_id in estate.pipeline.enabled_subscriptions:
         estate.assert_port_matches_azure(subscription_id)
@@ -210,10 +215,8 @@ def test_a_group_that_gains_an_excluded_tag_leaves_with_its_resources_and_comes_
     pipeline: Pipeline,
 ) -> None:
     pipeline.azure.page_size = 3
-    estate = Estate(pipeline)
-    estate.defs = build_definitions(
-        settings=PipelineSettings.from_env(WINDOW_SETTINGS),
-        resources=pipeline.resources(azure_options={"rg_tags_exclude": {"sync": "off"}}),
+    estate = Estate(
+        pipeline, pipeline.resources(azure_options={"rg_tags_exclude": {"sync": "off"}})
     )
     estate.full_sync()
     first = pipeline.enabled_subscriptions[0]
@@ -406,20 +409,15 @@ def test_writes_port_did_not_take_fail_the_run_and_the_next_window_makes_them(
 ) -> None:
     pipeline.azure.page_size = 3
     estate = Estate(pipeline)
-    estate.defs = build_definitions(
-        settings=PipelineSettings.from_env(WINDOW_SETTINGS),
-        resources=pipeline.resources(),
-    )
     estate.full_sync()
-    estate.defs = build_definitions(  # a short Port deadline: the storm fails the run quickly
-        settings=PipelineSettings.from_env(WINDOW_SETTINGS),
-        resources=emulator_resources(
+    estate.defs = estate.definitions(  # a short Port deadline: the storm fails the run quickly
+        emulator_resources(
             EmulatorEndpoints.of(pipeline.azure, pipeline.port),
             CREDENTIALS,
             installation_id="e2e",
             azure_options=FAST_AZURE,
             port_options=STORMY_PORT,
-        ),
+        )
     )
     first = pipeline.enabled_subscriptions[0]
     target = next(iter(pipeline.azure.estate.resources(first, STORAGE)))["id"]
@@ -462,3 +460,28 @@ def test_a_change_to_a_field_the_mapping_does_not_read_costs_port_nothing(estate
     sync = materialization(estate.pipeline, ["port_sync", "storage_accounts"], first)
     assert (sync["changes"], sync["port_requests"]) == (1, 0)
     estate.assert_port_matches_azure(first)
+
+
+def test_changes_to_types_no_mapping_entry_covers_are_counted_and_cost_no_run(
+    estate: Estate,
+) -> None:
+    first = estate.pipeline.enabled_subscriptions[0]
+    group = estate.pipeline.azure.estate.resource_groups(first)[0]["id"]
+    estate.pipeline.azure.put_resource(
+        {
+            "id": f"{group}/providers/Microsoft.Sql/servers/sql-unmapped-01",
+            "type": "Microsoft.Sql/servers",
+            "location": "westeurope",
+            "properties": {"version": "12.0"},
+        }
+    )
+
+    outcome = estate.window()
+
+    assert outcome.result.run_requests == []
+    skipped = outcome.result.skip_reason
+    assert skipped is not None
+    assert "1 changes of unmapped types ignored: microsoft.sql/servers (1)" in (
+        skipped.skip_message or ""
+    )
+    assert first in Watermarks.from_cursor(estate.cursor).marks

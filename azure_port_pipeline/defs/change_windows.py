@@ -47,12 +47,11 @@ from azure_port_pipeline.defs.assets import KindAssetKeys
 from azure_port_pipeline.defs.incremental import mapped_types
 from azure_port_pipeline.defs.jobs import (
     MODE_TAG,
-    SUBSCRIPTION_NAME_TAG,
     SYNC_JOB,
     TRIGGER_TAG,
     full_sync_run_config,
 )
-from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION, subscription_names
+from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION, with_subscription_names
 from azure_port_pipeline.defs.profiles import SyncProfile
 from azure_port_pipeline.defs.resources import AzureResource
 from azure_port_pipeline.defs.watermarks import (
@@ -194,20 +193,9 @@ def evaluate_window(
         tick.requests.append(_full_request(subscription_id, reason, started))
     if plan.starts:
         _read_window(reader, plan, marks, settings, tick)
-    tick.requests = _named(instance, tick.requests)
+    tick.requests = with_subscription_names(instance, tick.requests)
     tick.cursor = marks.to_cursor()
     return tick
-
-
-def _named(instance: DagsterInstance, requests: list[RunRequest]) -> list[RunRequest]:
-    """The requests with their subscription's display name (looked up for these only)."""
-    names = subscription_names(instance, [r.partition_key or "" for r in requests])
-    return [
-        r.with_replaced_attrs(
-            tags={**r.tags, SUBSCRIPTION_NAME_TAG: names.get(r.partition_key or "", "")}
-        )
-        for r in requests
-    ]
 
 
 def absorb_finished_runs(

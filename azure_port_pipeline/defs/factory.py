@@ -28,11 +28,17 @@ from azure_port_pipeline.defs.assets import (
 from azure_port_pipeline.defs.blueprints import build_blueprints_asset
 from azure_port_pipeline.defs.change_windows import build_incremental_sensor
 from azure_port_pipeline.defs.checks import build_freshness_check
+from azure_port_pipeline.defs.event_sensor import build_events_sensor
 from azure_port_pipeline.defs.io_manager import SnapshotIOManager
 from azure_port_pipeline.defs.jobs import build_freshness_job, build_sync_job
 from azure_port_pipeline.defs.lineage import sync_dependencies
 from azure_port_pipeline.defs.profiles import active_profile
-from azure_port_pipeline.defs.resources import AzureResource, PortResource, SyncOptions
+from azure_port_pipeline.defs.resources import (
+    AzureResource,
+    EventQueueResource,
+    PortResource,
+    SyncOptions,
+)
 from azure_port_pipeline.defs.retire import build_retire_job
 from azure_port_pipeline.defs.schedules import build_freshness_schedule, build_full_resync_schedule
 from azure_port_pipeline.defs.sensors import build_discovery_sensor, build_resync_sensor
@@ -71,6 +77,10 @@ def build_definitions(
     )
 
     entries = config.entries
+    resources = _resources(settings, resources or {})
+    # Real-time sync runs by default wherever a queue is configured, and only there.
+    events_on = settings.autostart and resources["events_queue"].configured
+    events_status = DefaultSensorStatus.RUNNING if events_on else DefaultSensorStatus.STOPPED
     dependencies = sync_dependencies(entries, blueprints)
     by_key = {entry.key: entry for entry in entries}
     freshness = FreshnessPolicy.time_window(
@@ -110,12 +120,13 @@ def build_definitions(
             build_discovery_sensor(profile.discovery_interval_seconds, sensor_status),
             build_resync_sensor(),
             build_incremental_sensor(profile, entries, sensor_status),
+            build_events_sensor(entries, events_status, settings.events_seconds),
         ],
         schedules=[
             build_full_resync_schedule(profile.full_sync_cron, schedule_status),
             build_freshness_schedule(schedule_status),
         ],
-        resources=_resources(settings, resources or {}),
+        resources=resources,
         # Backfill runs use the implicit asset job: in-process like the sync job (see jobs.py).
         executor=in_process_executor,
     )
@@ -140,4 +151,6 @@ def _resources(settings: PipelineSettings, given: Mapping[str, Any]) -> dict[str
         resources["azure"] = AzureResource.from_env()
     if "port" not in resources:
         resources["port"] = PortResource.from_env()
+    if "events_queue" not in resources:
+        resources["events_queue"] = EventQueueResource.from_env()
     return resources

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 from azure_port_pipeline.defs.change_windows import INCREMENTAL_SENSOR
 from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
+from azure_port_pipeline.defs.event_sensor import RUN_KEY_TAG
 from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.run_health import release_dead_runs, worker_tags
@@ -135,12 +136,25 @@ def incremental_window(
 ) -> WindowOutcome:
     """What the daemon does with one tick of the change-window sensor: evaluate it, then run
     each requested run (incremental or full) to the end, one after the other."""
-    sensor = defs.resolve_sensor_def(INCREMENTAL_SENSOR)
+    return sensor_tick(defs, instance, INCREMENTAL_SENSOR, cursor, log_level)
+
+
+def sensor_tick(
+    defs: Definitions,
+    instance: DagsterInstance,
+    name: str,
+    cursor: str | None = None,
+    log_level: str = "INFO",
+) -> WindowOutcome:
+    """One tick of a run-requesting sensor, then each requested run to the end, tagged with
+    its run key as the daemon tags it."""
+    sensor = defs.resolve_sensor_def(name)
     with build_sensor_context(
         instance=instance, resources=_resources(defs), definitions=defs, cursor=cursor
     ) as context:
         result = sensor(context)
-    assert isinstance(result, SensorResult)
+    if not isinstance(result, SensorResult):  # a SkipReason: nothing asked, cursor kept
+        result = SensorResult(skip_reason=result, cursor=cursor)
     summaries = [
         sync_partition(
             defs,
@@ -148,7 +162,7 @@ def incremental_window(
             request.partition_key or "",
             request.run_config,
             log_level,
-            tags=dict(request.tags),
+            tags={**request.tags, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})},
         )
         for request in result.run_requests or []
     ]

@@ -21,7 +21,9 @@ from pydantic import Field, PrivateAttr
 
 from azure_port_pipeline.azure import AzureReader, AzureSettings
 from azure_port_pipeline.azure.credentials import build_credential
+from azure_port_pipeline.azure.events import EventQueue
 from azure_port_pipeline.azure.models import ResourceChange
+from azure_port_pipeline.azure.queue_settings import EventQueueSettings
 from azure_port_pipeline.port import PortClient, PortSettings, PortTokenCache
 
 SyncMode = Literal["full", "incremental", "event"]
@@ -134,6 +136,54 @@ class PortResource(ConfigurableResource):
                 self._tokens = PortTokenCache()
             tokens = self._tokens
         return PortClient(self.settings(), tokens=tokens)
+
+
+class EventQueueResource(ConfigurableResource):
+    """The Storage Queue Event Grid delivers resource events to (`AZURE_EVENTS_QUEUE_*`);
+    the connection string as EnvVar. Not configured: real-time sync is off."""
+
+    name: str | None = None
+    connection_string: str | None = Field(
+        default=None, description="Set as EnvVar('AZURE_EVENTS_QUEUE_CONNECTION_STRING')."
+    )
+    account_url: str | None = None
+    visibility_timeout: int = 300
+    max_dequeue: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EventQueueResource:
+        settings = EventQueueSettings.from_env(environ)
+        values = settings.model_dump(exclude={"connection_string"})
+        secret = None
+        if settings.connection_string is not None:
+            secret = EnvVar("AZURE_EVENTS_QUEUE_CONNECTION_STRING")
+        return cls(**values, connection_string=secret)
+
+    def settings(self) -> EventQueueSettings:
+        return EventQueueSettings.from_values(**_field_values(self))
+
+    @property
+    def configured(self) -> bool:
+        return self.name is not None
+
+    def queue(self) -> EventQueue:
+        """A client of the queue (a context manager); account URL: DefaultAzureCredential."""
+        settings = self.settings()
+        assert settings.name is not None, "no events queue configured"
+        secret = settings.connection_string
+        credential = None
+        if secret is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return EventQueue(
+            queue_name=settings.name,
+            connection_string=secret.get_secret_value() if secret else None,
+            account_url=settings.account_url,
+            credential=credential,
+            visibility_timeout=settings.visibility_timeout,
+            max_dequeue=settings.max_dequeue,
+        )
 
 
 def _field_values(resource: ConfigurableResource) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class PipelineSettings(BaseSettings):
     change_lag_seconds: int | None = Field(default=None, ge=0, le=6 * 3600)
     freshness_hours: float | None = Field(default=None, ge=0.05, le=87600)
     discovery_seconds: int | None = Field(default=None, gt=0)
+    # how often the `azure_events` sensor reads the events queue (when one is configured)
+    events_seconds: int = Field(default=10, ge=1, le=3600)
     autostart: bool = True
     storage_url: str | None = None
     identifier_policy: IdentifierPolicy = Field(

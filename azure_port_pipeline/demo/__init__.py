@@ -31,7 +31,9 @@ def run_demo(args: argparse.Namespace) -> int:
     # One more subscription than asked for: the estate's last one is disabled, which shows
     # discovery skipping it while the asked-for number are synced.
     try:
-        with demo_environment(args.seed, args.subscriptions + 1, args.resources) as env:
+        with demo_environment(
+            args.seed, args.subscriptions + 1, args.resources, events=True
+        ) as env:
             if home is None:
                 from azure_port_pipeline.demo.once import run_once
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azure_port_pipeline.defs.resources import AzureResource, PortResource
+from azure.storage.queue import QueueClient
+
+from azure_port_pipeline.defs.resources import AzureResource, EventQueueResource, PortResource
+from azure_port_pipeline.demo import azurite
 from azure_port_pipeline.emulators.azure import Actor, AzureEmulator, generate_estate
 from azure_port_pipeline.emulators.port import PortEmulator
 
@@ -104,26 +107,44 @@ def emulator_variables(
     }
 
 
+EVENTS_QUEUE = "azure-events"
+
+
 @dataclass
 class DemoEnvironment:
     azure: AzureEmulator
     port: PortEmulator
     credentials: EmulatorCredentials
+    #: Azurite's connection string when the emulator publishes events to EVENTS_QUEUE there
+    events_connection_string: str | None = None
 
     @property
     def endpoints(self) -> EmulatorEndpoints:
         return EmulatorEndpoints.of(self.azure, self.port)
 
     def resources(self, **options: Any) -> dict[str, Any]:
-        return emulator_resources(self.endpoints, self.credentials, **options)
+        resources = emulator_resources(self.endpoints, self.credentials, **options)
+        if self.events_connection_string:
+            resources["events_queue"] = EventQueueResource(
+                name=EVENTS_QUEUE, connection_string=self.events_connection_string
+            )
+        return resources
 
     def variables(self) -> dict[str, str]:
-        return emulator_variables(self.endpoints, self.credentials)
+        variables = emulator_variables(self.endpoints, self.credentials)
+        if self.events_connection_string:
+            variables["AZURE_EVENTS_QUEUE_NAME"] = EVENTS_QUEUE
+            variables["AZURE_EVENTS_QUEUE_CONNECTION_STRING"] = self.events_connection_string
+        return variables
 
 
 @contextlib.contextmanager
-def demo_environment(seed: int, subscriptions: int, resources: int) -> Iterator[DemoEnvironment]:
-    """Both emulators running on a generated estate, stopped on exit."""
+def demo_environment(
+    seed: int, subscriptions: int, resources: int, *, events: bool = False
+) -> Iterator[DemoEnvironment]:
+    """Both emulators running on a generated estate, stopped on exit; with `events`, Azurite's
+    queue service too, the Azure emulator publishing an Event Grid event per ARM write to it
+    (when Azurite is installed; otherwise a note says real-time events are off)."""
     estate = generate_estate(
         seed=seed, subscriptions=subscriptions, resource_groups=8, resources=resources
     )
@@ -139,8 +160,30 @@ def demo_environment(seed: int, subscriptions: int, resources: int) -> Iterator[
         port = PortEmulator(
             client_id=credentials.port_client_id, client_secret=credentials.port_client_secret
         )
-        with azure, port:
-            yield DemoEnvironment(azure=azure, port=port, credentials=credentials)
+        with contextlib.ExitStack() as stack:
+            connection = None
+            if events:
+                connection = _start_events_queue(stack)
+            stack.enter_context(azure)
+            stack.enter_context(port)
+            if connection:
+                azure.event_queue = (connection, EVENTS_QUEUE)
+            yield DemoEnvironment(azure, port, credentials, connection)
+
+
+def _start_events_queue(stack: contextlib.ExitStack) -> str | None:
+    """Azurite's queue service with the events queue, or None (and why) when not installed."""
+    if not azurite.available():
+        print(
+            "note: real-time events are off: Azurite is not installed (make install-node "
+            "installs it; it needs Node.js)"
+        )
+        return None
+    connection = stack.enter_context(azurite.running_azurite_queue())
+    queue = QueueClient.from_connection_string(connection, EVENTS_QUEUE)
+    with queue:
+        queue.create_queue()
+    return connection
 
 
 @dataclass(frozen=True)

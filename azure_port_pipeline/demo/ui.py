@@ -137,6 +137,48 @@ def claim_home(home: str | Path) -> DemoHome:
     return DemoHome(path, lock, wiped)
 
 
+DEMO_ENV = "demo.env"
+
+
+def write_demo_env(home: Path, variables: dict[str, str]) -> Path:
+    """The demo's settings as `KEY=value` lines, readable by the owner only (they hold the
+    emulators' throwaway credentials), for a shell (`set -a; . demo.env`) or a script."""
+    path = home / DEMO_ENV
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("".join(f"{key}={value}\n" for key, value in sorted(variables.items())))
+    return path
+
+
+CHANGE_SCRIPT = """\
+import os
+from azure.identity import ClientSecretCredential
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.resource.subscriptions import SubscriptionClient
+ca = os.environ["AZURE_CA_BUNDLE"]
+credential = ClientSecretCredential(
+    os.environ["AZURE_TENANT_ID"], os.environ["AZURE_CLIENT_ID"],
+    os.environ["AZURE_CLIENT_SECRET"], authority=os.environ["AZURE_AUTHORITY_HOST"],
+    connection_verify=ca, disable_instance_discovery=True)
+arm = dict(base_url=os.environ["AZURE_ARM_ENDPOINT"], connection_verify=ca,
+           credential_scopes=["https://management.azure.com/.default"])
+subscription = next(iter(SubscriptionClient(credential, **arm).subscriptions.list()))
+client = ResourceManagementClient(credential, subscription.subscription_id, **arm)
+group = next(iter(client.resource_groups.list())).name
+account = (f"/subscriptions/{subscription.subscription_id}/resourceGroups/{group}"
+           "/providers/Microsoft.Storage/storageAccounts/sthellorealtime")
+client.resources.begin_create_or_update_by_id(account, api_version="2023-01-01", parameters={
+    "location": "westeurope", "kind": "StorageV2", "sku": {"name": "Standard_LRS"},
+    "tags": {"hello": "real-time"}}).result()
+print("created", account)
+"""
+
+
+def change_snippet(env_file: Path) -> str:
+    """A copy-paste shell snippet that changes a resource through the real Azure SDK."""
+    return f"\nset -a; . {env_file}; set +a\n{sys.executable} - <<'PY'\n{CHANGE_SCRIPT}PY\n"
+
+
 def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
     from azure_port_pipeline.demo.environment import change_estate
     from azure_port_pipeline.emulators.azure import DEFAULT_CHANGE_DELAY
@@ -153,7 +195,9 @@ def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
         "AZURE_PORT_DISCOVERY_SECONDS": "30",
         "AZURE_PORT_INCREMENTAL_MINUTES": "1",
         "AZURE_PORT_CHANGE_LAG_SECONDS": str(int(DEFAULT_CHANGE_DELAY) * 2),
+        "AZURE_PORT_EVENTS_SECONDS": "5",
     }
+    env_file = write_demo_env(home.path, env.variables())
     dagster = Path(sys.executable).with_name("dagster")
     # Run from DAGSTER_HOME with the workspace by absolute path: the instance is the one in
     # DAGSTER_HOME (not a dagster.yaml in the caller's folder), and no `.env` of the caller's
@@ -175,6 +219,13 @@ def run_ui(env: DemoEnvironment, home: DemoHome, ui_port: int) -> int:
         )
     print(f"Azure emulator: {env.azure.base_url}   Port emulator: {env.port.base_url}")
     print(f"Dagster UI:     http://{UI_HOST}:{ui_port}  (DAGSTER_HOME={home.path})")
+    print(f"Settings:       {env_file} (the AZURE_* and PORT_* variables of this demo)")
+    if env.events_connection_string:
+        print(
+            "Real-time: every ARM write goes to Azurite's queue as an Event Grid event; the "
+            "azure_events sensor syncs it within seconds. Try it (in another terminal):\n"
+            + change_snippet(env_file)
+        )
     print(
         "Discovery adds the subscriptions and syncs them within a minute; the estate changes "
         "every 30 s, a change window is read every minute (incremental runs for the "

@@ -7,6 +7,7 @@ demo is running on it.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -14,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from azure_port_pipeline.demo.ui import HOME_MARKER, DemoStartError, claim_home
+from azure_port_pipeline.demo.environment import demo_environment
+from azure_port_pipeline.demo.ui import (
+    HOME_MARKER,
+    DemoStartError,
+    change_snippet,
+    claim_home,
+    write_demo_env,
+)
 from azure_port_pipeline_tests.demo.running_demo import demo_command, free_port
 from azure_port_pipeline_tests.paths import PROJECT_ROOT
 
@@ -108,3 +116,24 @@ def test_an_impossible_ui_port_is_reported_as_such(port: int, tmp_path: Path) ->
     result, _ = _run_demo("--ui-port", str(port), "--home", str(tmp_path / "home"))
     assert result.returncode == 2, result
     assert "--ui-port" in result.stderr
+
+
+def test_the_printed_snippet_changes_a_resource_through_the_sdk_with_demo_env(tmp_path):
+    """demo.env holds the pipeline's own variable names; sourcing it and running the snippet
+    the demo prints creates a resource through the real Azure SDK."""
+    with demo_environment(7, 2, 40) as env:
+        env_file = write_demo_env(tmp_path, env.variables())
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        lines = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert {"AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "PORT_CLIENT_ID"} <= set(lines)
+        done = subprocess.run(
+            ["bash", "-c", change_snippet(env_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={"PATH": os.environ.get("PATH", "")},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        created = done.stdout.split()[-1]
+        assert env.azure.estate.get(created)["tags"] == {"hello": "real-time"}

@@ -3,7 +3,7 @@
 - `AZURE_EVENTS_QUEUE_NAME`: the queue Event Grid writes to; unset: real-time sync is off.
 - `AZURE_EVENTS_QUEUE_CONNECTION_STRING`: a storage connection string (a secret), or
 - `AZURE_EVENTS_QUEUE_ACCOUNT_URL`: the queue service URL, with DefaultAzureCredential (role
-  Storage Queue Data Message Processor).
+  Storage Queue Data Message Processor, and Message Sender on `<name>-poison`).
 - `AZURE_EVENTS_QUEUE_VISIBILITY_TIMEOUT` (300): seconds a received message stays hidden.
 - `AZURE_EVENTS_QUEUE_MAX_DEQUEUE` (5): deliveries after which a message goes to `<name>-poison`.
 """

@@ -53,6 +53,7 @@ class RunSummary:
     seconds: float
     totals: dict[str, int] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
+    error: str | None = None  # the first failed step and why, when the run failed
 
     @property
     def failed_checks(self) -> list[str]:
@@ -226,7 +227,16 @@ def sync_partition(
         seconds=round(time.monotonic() - started, 2),
         totals=totals,
         checks=checks,
+        error=_first_failure(result),
     )
+
+
+def _first_failure(result: Any) -> str | None:
+    for event in result.get_step_failure_events():
+        error = event.event_specific_data.error
+        cause = error.cause or error
+        return f"{event.step_key}: {cause.cls_name}: {' '.join(cause.message.split())[:500]}"
+    return None
 
 
 #: Definitions lent to `execute_job` for the duration of one headless run, by a random key.

@@ -1,5 +1,6 @@
 """`demo --once`: discover, sync every subscription, verify Port equals the mapped Azure estate;
-then change Azure and resync in full, then change it again and read one incremental window.
+then change Azure and resync in full, then change it again and read one incremental window,
+then change it again and sync from the Event Grid events the changes raised.
 
 The verification recomputes the expected catalog on a separate path (reader + mapping, no
 Dagster) and compares it entity by entity with what the Port emulator stores, so a bug in the
@@ -15,6 +16,7 @@ from typing import Any
 from dagster import DagsterInstance, Definitions
 
 from azure_port_pipeline.azure import AzureReader, AzureSettings
+from azure_port_pipeline.defs.event_sensor import EVENTS_SENSOR
 from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
 from azure_port_pipeline.defs.headless import (
     RunSummary,
@@ -22,6 +24,7 @@ from azure_port_pipeline.defs.headless import (
     format_runs,
     incremental_window,
     runs_frame,
+    sensor_tick,
     sync_partition,
 )
 from azure_port_pipeline.defs.jobs import MODE_TAG
@@ -40,6 +43,7 @@ def run_once(env: DemoEnvironment) -> int:
     expected = ExpectedCatalog(
         configured_mapping(settings), resources["azure"].settings(), settings.identifier_policy
     )
+    events_queue, env.azure.event_queue = env.azure.event_queue, None  # the event round's
     with (
         tempfile.TemporaryDirectory(prefix="azure-port-demo-home-") as home,
         DagsterInstance.local_temp(home) as instance,
@@ -71,6 +75,18 @@ def run_once(env: DemoEnvironment) -> int:
             for request in window.result.run_requests or []
             if request.tags.get(MODE_TAG) != "incremental"
         ]
+        if events_queue is None:
+            print("\n(no event round: Azurite is not installed)")
+        else:
+            env.azure.event_queue = events_queue
+            changes = change_estate(env.azure, random.Random(3), count=12)
+            print(f"\nAzure changed: {changes.describe()}. Event Grid events, one sensor tick:")
+            tick = sensor_tick(defs, instance, EVENTS_SENSOR, log_level="WARNING")
+            print_table(tick.summaries)
+            problems += verify(env, expected, tick.summaries, every=first)
+            problems += _net_effect_problems(changes, tick.summaries)
+            if not tick.summaries:
+                problems.append("the events sensor requested no run for the changes")
 
     if problems:
         print("\nFAILED:")
@@ -121,7 +137,11 @@ def verify(
     every: list[RunSummary] | None = None,
 ) -> list[str]:
     """`every`: the runs naming every subscription, when `summaries` may cover only some."""
-    problems = [f"{s.subscription_id}: run failed" for s in summaries if not s.success]
+    problems = [
+        f"{s.subscription_id}: run failed ({s.error or 'see the run'})"
+        for s in summaries
+        if not s.success
+    ]
     problems += [
         f"{s.subscription_id}: check {check} failed"
         for s in summaries

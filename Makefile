@@ -10,6 +10,7 @@ UI_PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install install-python install-node install-chromium test test-fast lint demo demo-once soak \
+	demo-node \
 	bench clean
 
 install: install-python install-node install-chromium
@@ -51,11 +52,17 @@ lint: install-python
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-demo: install-python
+demo: install-python demo-node
 	$(BIN)/azure-port-pipeline demo --ui-port $(UI_PORT)
 
-demo-once: install-python
+demo-once: install-python demo-node
 	$(BIN)/azure-port-pipeline demo --once
+
+# Azurite (the events queue of real-time sync) when npm is there; without it the demo runs with
+# real-time events off and says so.
+demo-node:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory install-node; \
+	else echo "note: npm not found: the demo runs without Azurite (real-time events off)"; fi
 
 soak: install-python  # the fault campaign, hundreds of seeded runs; prints the counts
 	$(BIN)/python -m azure_port_pipeline_tests.defs.fault_campaign --runs $(RUNS)

@@ -119,6 +119,27 @@ def _add_emulate(commands: argparse._SubParsersAction) -> None:
         help="ingestion delay: seconds before a write's resourcechanges / "
         "resourcecontainerchanges row is visible to Resource Graph (Azure: up to ~5 minutes)",
     )
+    events = azure.add_argument_group(
+        "real-time events",
+        "Publish an Event Grid event per ARM write to an Azure Storage Queue (Azurite works), "
+        "base64-encoded JSON as Event Grid delivers them.",
+    )
+    events.add_argument(
+        "--events-queue-connection-string",
+        metavar="CS",
+        help="the Storage account's connection string; default: the "
+        "AZURE_EVENTS_QUEUE_CONNECTION_STRING environment variable (which keeps the key out "
+        "of `ps`)",
+    )
+    events.add_argument(
+        "--events-queue", metavar="NAME", help="the queue to publish to (created if missing)"
+    )
+    events.add_argument(
+        "--events-schema",
+        choices=("eventgrid", "cloudevents"),  # emulators.azure.events.EVENT_SCHEMAS
+        default="eventgrid",
+        help="the event schema: Event Grid's own or CloudEvents 1.0",
+    )
     azure.set_defaults(handler=_run_emulate_azure)
 
 
@@ -202,8 +223,25 @@ def _run_emulate_port(args: argparse.Namespace) -> int:
 
 
 def _run_emulate_azure(args: argparse.Namespace) -> int:
+    import os
+
     from azure_port_pipeline.emulators.azure import serve
 
+    # the flag wins; the environment variable keeps the account key out of the process list
+    connection_string = args.events_queue_connection_string or os.environ.get(
+        "AZURE_EVENTS_QUEUE_CONNECTION_STRING"
+    )
+    usage_error = ""
+    if args.events_queue and not connection_string:
+        usage_error = (
+            "--events-queue needs --events-queue-connection-string "
+            "(or AZURE_EVENTS_QUEUE_CONNECTION_STRING)"
+        )
+    elif args.events_queue_connection_string and not args.events_queue:
+        usage_error = "--events-queue-connection-string needs --events-queue NAME"
+    if usage_error:  # exit 2 like argparse's own usage errors
+        print(f"azure-port-pipeline emulate azure: error: {usage_error}", file=sys.stderr)
+        return 2
     serve(
         args.port,
         args.ca_file,
@@ -212,6 +250,8 @@ def _run_emulate_azure(args: argparse.Namespace) -> int:
         resources=args.resources,
         host=args.host,
         change_delay=args.change_delay,
+        events_queue=(connection_string, args.events_queue) if args.events_queue else None,
+        events_schema=args.events_schema,
     )
     return 0
 

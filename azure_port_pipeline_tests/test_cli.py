@@ -91,4 +91,17 @@ def test_headless_demo_syncs_and_verifies() -> None:
     assert "OK: Port holds exactly the entities the mapping produces from Azure." in (
         completed.stdout
     )
-    assert completed.stdout.count(" yes ") == 6, "3 subscriptions, synced twice"
+    output = completed.stdout
+    # 3 subscriptions synced in full twice; then the changed ones through one change window,
+    # then through the Event Grid events of more changes
+    full, window, events = (
+        output.split("Full resync:")[1].split("One incremental window:")[0],
+        output.split("One incremental window:")[1].split("Event Grid events")[0],
+        output.split("one sensor tick:")[1],
+    )
+    assert output.split("Full resync:")[0].count(" yes ") == 3
+    assert full.count(" yes ") == 3
+    assert 1 <= window.count(" yes ") <= 3 and "runs requested" in window
+    assert 1 <= events.count(" yes ") <= 3
+    assert "incremental runs" in completed.stderr and "events received" in completed.stderr
+    assert " NO " not in output

@@ -10,12 +10,14 @@ Python write methods (`put_resource`, `create_resource`, `update_resource`, `del
 `set_subscription_state`) change the estate, record Resource Graph change rows (visible after
 `change_delay` seconds, kept 14 days, both on the emulator's `clock`) and optionally publish
 Event Grid events to a Storage Queue, so the incremental and real-time paths can be exercised
-end to end.
+end to end. Events use the Event Grid schema or, with `event_schema = "cloudevents"`,
+CloudEvents 1.0; `faults` can delay, duplicate, reorder them or slip in an undecodable message.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 import time
@@ -38,16 +40,23 @@ from .estate import (
     generate_estate,
 )
 from .events import (
+    CLOUD_EVENTS_SCHEMA,
     DEPLOYER,
+    EVENT_GRID_SCHEMA,
+    EVENT_SCHEMAS,
+    UNDECODABLE_MESSAGE,
     Actor,
     Change,
     ChangeLog,
     QueuePublisher,
     apply_changes,
+    cloud_event,
     diff,
+    encode_message,
     event_grid_event,
+    scrub,
 )
-from .faults import AzureFaults
+from .faults import AzureFaults, EventDelivery
 from .graph import GraphQuota, GraphScope, ResourceGraph
 from .wire import ArmRequest, arm_error
 from .writes import ArmWrites, Operations
@@ -57,6 +66,8 @@ __all__ = ["DEFAULT_CHANGE_DELAY", "AzureEmulator", "EventPublishError", "serve"
 #: seconds a standalone emulator (`emulate azure`) takes to "ingest" a change row; Azure takes
 #: up to about 5 minutes, a demo wants seconds. `AzureEmulator` itself defaults to 0.
 DEFAULT_CHANGE_DELAY = 5.0
+
+_log = logging.getLogger(__name__)
 
 
 class EventPublishError(RuntimeError):
@@ -102,7 +113,11 @@ class AzureEmulator(Service):
         # seconds from a write until Resource Graph shows its change row (Azure: minutes)
         self.change_delay = change_delay
         self.operations = Operations()  # long-running operations ARM writes started
+        # (connection string, queue name): where Event Grid events go; None: nowhere
         self.event_queue: tuple[str, str] | None = None
+        self._event_schema = EVENT_GRID_SCHEMA
+        # one sender at a time, so the order faults.plan_events decides is the order sent
+        self._events_lock = threading.Lock()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._counters = RequestCounters()
         self._ca_target = ca_file
@@ -132,12 +147,20 @@ class AzureEmulator(Service):
         return self.base_url
 
     def stop(self) -> None:
+        """Stop serving; events the reorder fault still holds are sent first (they are writes
+        that happened), and a queue that cannot take them is logged, not raised, so stopping
+        always completes."""
         if self._server is not None:
             self._server.stop()
             self._server = None
-        if self._publisher is not None:
-            self._publisher.close()
-            self._publisher = None
+        try:
+            self.flush_events()
+        except EventPublishError as error:
+            _log.warning("azure emulator: held events lost on stop: %s", error)
+        with self._events_lock:
+            if self._publisher is not None:
+                self._publisher.close()
+                self._publisher = None
 
     @property
     def base_url(self) -> str:
@@ -155,6 +178,42 @@ class AzureEmulator(Service):
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def event_schema(self) -> str:
+        """The schema events are published in: "eventgrid" (default) or "cloudevents" (1.0),
+        the two an Event Grid subscription can deliver."""
+        return self._event_schema
+
+    @event_schema.setter
+    def event_schema(self, schema: str) -> None:
+        # checked here, not at publish time, when a write has already changed the estate
+        if schema not in EVENT_SCHEMAS:
+            raise ValueError(f"event_schema must be one of {', '.join(EVENT_SCHEMAS)}")
+        self._event_schema = schema
+
+    def flush_events(self) -> int:
+        """Send the events `faults.reorder_events` is holding back (reversed, as a partial
+        group); returns how many messages were sent. Nothing is sent without `event_queue`."""
+        if self.event_queue is None:
+            return 0
+        with self._events_lock:
+            deliveries = self.faults.release_held()
+            self._send(deliveries)
+        return len(deliveries)
+
+    def prepare_event_queue(self) -> str:
+        """Create the events queue unless it exists; returns the queue service's host, which
+        is safe to print (the connection string's key and SAS are not in it)."""
+        if self.event_queue is None:
+            raise RuntimeError("set event_queue first")
+        with self._events_lock:
+            try:
+                publisher = self._queue_publisher()
+                publisher.ensure_queue()
+            except Exception as error:
+                raise self._publish_error("could not create the events queue", error) from None
+            return publisher.endpoint_host
 
     @property
     def counters(self) -> Counter[str]:
@@ -431,17 +490,45 @@ class AzureEmulator(Service):
         visible_at = max(moment, now) + timedelta(seconds=max(0.0, wait))
         self.changes.record(change, changes=delta, visible_at=visible_at)
         versions = API_VERSIONS.get(rtype, ("2022-09-01",))
-        return event_grid_event(change, event_id=self.changes.guid(), api_version=versions[-1])
+        build = cloud_event if self._event_schema == CLOUD_EVENTS_SCHEMA else event_grid_event
+        return build(change, event_id=self.changes.guid(), api_version=versions[-1])
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
+        """Queue one write's events, delivered as `faults` says (delayed, duplicated,
+        reordered, after an undecodable message)."""
         if not events or self.event_queue is None:
             return
+        with self._events_lock:
+            self._send(self.faults.plan_events(events))
+
+    def _send(self, deliveries: list[EventDelivery]) -> None:
+        """Put each message on the queue in order (the caller holds `_events_lock`)."""
+        if not deliveries:
+            return
         try:
-            if self._publisher is None or self._publisher.target != tuple(self.event_queue):
-                self._publisher = QueuePublisher(*self.event_queue)
-            self._publisher.send(events)
+            publisher = self._queue_publisher()
+            for delivery in deliveries:
+                event = delivery.event
+                content = UNDECODABLE_MESSAGE if event is None else encode_message(event)
+                publisher.send_message(content, visibility_timeout=delivery.visibility_timeout)
         except Exception as error:
-            raise EventPublishError(f"could not queue Event Grid event: {error}") from error
+            raise self._publish_error("could not queue Event Grid event", error) from error
+
+    def _queue_publisher(self) -> QueuePublisher:
+        """The publisher for the current `event_queue` (the caller holds `_events_lock`)."""
+        assert self.event_queue is not None
+        if self._publisher is None or self._publisher.target != tuple(self.event_queue):
+            if self._publisher is not None:
+                self._publisher.close()
+            self._publisher = QueuePublisher(*self.event_queue)
+        return self._publisher
+
+    def _publish_error(self, doing: str, error: Exception) -> EventPublishError:
+        """An EventPublishError naming the cause in one line, without the connection string's
+        key or SAS (SDK errors can quote the request URL)."""
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        secret = self.event_queue[0] if self.event_queue else ""
+        return EventPublishError(f"{doing}: {scrub(first, secret)}")
 
     # ---- request handling ---------------------------------------------------------------------
     def handle(self, http_request: Request) -> Response:
@@ -568,15 +655,21 @@ def serve(
     resources: int = 2000,
     host: str = "127.0.0.1",
     change_delay: float = DEFAULT_CHANGE_DELAY,
+    events_queue: tuple[str, str] | None = None,
+    events_schema: str = EVENT_GRID_SCHEMA,
 ) -> None:
     """Run the emulator in the foreground until SIGINT (Ctrl-C) or SIGTERM, then return.
 
     Credentials come from AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET. Call it
     from the main thread (it installs the signal handlers). `change_delay`: seconds before a
-    write's change row is visible to Resource Graph.
+    write's change row is visible to Resource Graph. `events_queue`: (connection string,
+    queue name) to publish an event per ARM write to, in `events_schema`; the queue is created
+    if missing, before the ready line, so a wrong connection string fails at once.
     """
     if change_delay < 0:
         raise SystemExit("azure emulator: --change-delay must be 0 or more seconds")
+    if events_schema not in EVENT_SCHEMAS:
+        raise SystemExit(f"azure emulator: the events schema must be one of {EVENT_SCHEMAS}")
     names = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
     missing = [n for n in names if not os.environ.get(n)]
     if missing:
@@ -600,7 +693,20 @@ def serve(
             ca_file=ca_file,
             change_delay=change_delay,
         )
+        emulator.event_schema = events_schema
+        emulator.event_queue = events_queue
         with emulator:
+            events_line = ""
+            if events_queue is not None:
+                try:
+                    queue_host = emulator.prepare_event_queue()
+                except EventPublishError as error:
+                    raise SystemExit(f"azure emulator: {error}") from None
+                schema = "CloudEvents 1.0" if events_schema == CLOUD_EVENTS_SCHEMA else "Event Grid"
+                events_line = (
+                    f"Event Grid events ({schema} schema) go to Storage Queue "
+                    f"{events_queue[1]!r} at {queue_host}"
+                )
             print(
                 f"Azure emulator on {emulator.base_url} (authority and ARM); "
                 f"CA: {emulator.ca_file}; {len(estate.subscription_ids)} subscriptions, "
@@ -608,5 +714,7 @@ def serve(
                 f"{change_delay:g} s",
                 flush=True,
             )
+            if events_line:
+                print(events_line, flush=True)
             print(_client_instructions(emulator, estate, client), flush=True)
             signals.wait()

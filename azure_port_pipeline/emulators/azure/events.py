@@ -4,7 +4,8 @@ Event Grid events Azure raises for the same writes.
 Both follow Azure's shapes so the incremental and real-time readers can be tested against
 them: change rows carry `properties.targetResourceId`, a lower-case `targetResourceType`,
 `changeType`, `changeAttributes` and, for updates, the per-path `changes`; events use the
-Event Grid schema and reach a Storage Queue as base64-encoded JSON, as Event Grid delivers.
+Event Grid schema (or CloudEvents 1.0, `cloud_event`) and reach a Storage Queue as
+base64-encoded JSON, as Event Grid delivers.
 
 Like Resource Graph, the log shows a row only once it is *ingested* (`visible_at`, the write
 plus the emulator's ingestion delay) and for 14 days after its timestamp, both measured on the
@@ -16,13 +17,16 @@ recorded change.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import random
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from .estate import RESOURCE_GROUP_TYPE
 
@@ -387,23 +391,106 @@ def event_grid_event(change: Change, *, event_id: str, api_version: str) -> dict
     }
 
 
+#: the schemas the emulator can deliver events in (Event Grid subscriptions offer both)
+EVENT_GRID_SCHEMA = "eventgrid"
+CLOUD_EVENTS_SCHEMA = "cloudevents"
+EVENT_SCHEMAS = (EVENT_GRID_SCHEMA, CLOUD_EVENTS_SCHEMA)
+#: a message a reader must survive: base64 all right, but of JSON cut off mid-object (what a
+#: truncated or hand-fed message looks like), so it is neither an event nor JSON
+UNDECODABLE_MESSAGE = base64.b64encode(
+    b'{"eventType": "Microsoft.Resources.ResourceWriteSuccess", "id": '
+).decode()
+#: Storage Queue's ceiling for a message's visibility timeout (7 days)
+MAX_VISIBILITY_TIMEOUT = 7 * 24 * 3600
+_SECRET_FIELDS = re.compile(
+    r"(?i)\b(AccountKey|SharedAccessSignature|SharedAccessKey|sig)(\s*=\s*)([^;&\s'\"]+)"
+)
+
+
+def cloud_event(change: Change, *, event_id: str, api_version: str) -> dict[str, Any]:
+    """The same event in the CloudEvents 1.0 schema, Event Grid's optional delivery schema.
+
+    Event Grid maps its fields one to one (`eventType` -> `type`, `topic` -> `source`,
+    `eventTime` -> `time`) and keeps `data` as is, so both schemas describe one write alike.
+    """
+    event = event_grid_event(change, event_id=event_id, api_version=api_version)
+    return {
+        "specversion": "1.0",
+        "type": event["eventType"],
+        "source": event["topic"],
+        "subject": event["subject"],
+        "id": event["id"],
+        "time": event["eventTime"],
+        "datacontenttype": "application/json",
+        "data": event["data"],
+    }
+
+
 def encode_message(event: dict[str, Any]) -> str:
     """How Event Grid puts an event on a Storage Queue: base64 of the JSON."""
     return base64.b64encode(json.dumps(event).encode()).decode()
 
 
-class QueuePublisher:
-    """Sends events to one Azure Storage Queue (Azurite in tests) through azure-storage-queue."""
+def scrub(text: str, connection_string: str) -> str:
+    """`text` without the connection string's secrets (account key, SAS), for error messages
+    that may quote a request URL or the connection string itself."""
+    for part in connection_string.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() in {"accountkey", "sharedaccesssignature"} and value.strip():
+            text = text.replace(value.strip(), "***")
+    if connection_string:
+        text = text.replace(connection_string, "***")
+    return _SECRET_FIELDS.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
-    def __init__(self, connection_string: str, queue_name: str) -> None:
-        from azure.storage.queue import QueueClient
+
+class QueuePublisher:
+    """Sends events to one Azure Storage Queue (Azurite in tests) through azure-storage-queue.
+
+    Requests are bounded (`timeout` seconds, `retry_total` quick retries) rather than the
+    SDK's default back-off of 15 s and more, so an emulator whose queue went away fails a
+    write (or its shutdown flush) in seconds instead of hanging it for minutes.
+    """
+
+    def __init__(
+        self,
+        connection_string: str,
+        queue_name: str,
+        *,
+        timeout: float = 10.0,
+        retry_total: int = 2,
+    ) -> None:
+        from azure.storage.queue import LinearRetry, QueueClient
 
         self.target = (connection_string, queue_name)
-        self._client = QueueClient.from_connection_string(connection_string, queue_name)
+        self.queue_name = queue_name
+        self._client = QueueClient.from_connection_string(
+            connection_string,
+            queue_name,
+            connection_timeout=timeout,
+            read_timeout=timeout,
+            retry_policy=LinearRetry(backoff=0.5, retry_total=retry_total, random_jitter_range=0),
+        )
 
-    def send(self, events: list[dict[str, Any]]) -> None:
+    @property
+    def endpoint_host(self) -> str:
+        """The queue service's host[:port]: what can be shown (the URL's query may hold a SAS)."""
+        return urlsplit(self._client.url).netloc
+
+    def ensure_queue(self) -> None:
+        """Create the queue unless it exists (an Event Grid subscription needs it beforehand)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        with contextlib.suppress(ResourceExistsError):
+            self._client.create_queue()
+
+    def send(self, events: list[dict[str, Any]], *, visibility_timeout: int | None = None) -> None:
         for event in events:
-            self._client.send_message(encode_message(event))
+            self.send_message(encode_message(event), visibility_timeout=visibility_timeout)
+
+    def send_message(self, content: str, *, visibility_timeout: int | None = None) -> None:
+        """Put one message as it is; `visibility_timeout` seconds hide it until then (the
+        queue's own delivery delay), None or 0 shows it at once."""
+        self._client.send_message(content, visibility_timeout=visibility_timeout or None)
 
     def close(self) -> None:
         self._client.close()

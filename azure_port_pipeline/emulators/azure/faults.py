@@ -13,15 +13,24 @@ page's JSON body to a function that may return another body (a `value` holding s
 items without `id`, a repeated item...) or raw text that is not JSON at all, and
 `echo_authorization` answers with an error whose message quotes the request's
 `Authorization` header, as some services do.
+
+Event delivery can misbehave too, as Event Grid's at-least-once delivery to a Storage Queue
+does: `delay_events` (messages hidden for a while: the queue's visibility timeout),
+`duplicate_events`, `reorder_events` (a delete may arrive before the write that preceded it)
+and `undecodable_event` (a message no reader can decode). The emulator asks `plan_events`
+how to deliver the events of each write.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .events import MAX_VISIBILITY_TIMEOUT
 
 #: A page rewrite: the page's JSON body in, a new JSON body or raw text/bytes out.
 PageRewrite = Callable[[dict[str, Any]], Any]
@@ -35,6 +44,21 @@ class _Counted:
     retry_after: float | None = None
     delay: float = 0.0
     rewrite: PageRewrite | None = None
+
+
+@dataclass
+class _EventRule:
+    remaining: int | None  # None: every event
+    value: float  # seconds of delay, or extra copies
+
+
+@dataclass(frozen=True)
+class EventDelivery:
+    """One queue message to send: `event` (None: an undecodable message instead), hidden for
+    `visibility_timeout` seconds (0: visible at once)."""
+
+    event: dict[str, Any] | None
+    visibility_timeout: int = 0
 
 
 @dataclass
@@ -54,11 +78,22 @@ class AzureFaults:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # events `reorder_events` holds back: in flight, not a fault, so `clear` keeps them
+        self._held: list[dict[str, Any]] = []
         self.clear()
 
     def clear(self) -> None:
-        """Remove every configured fault."""
+        """Remove every configured fault.
+
+        Events `reorder_events` was holding are not dropped (they are writes that happened):
+        they go out, reversed, before the next event, or on the emulator's `flush_events()`
+        or `stop()`.
+        """
         with self._lock:
+            self._event_delays: list[_EventRule] = []
+            self._event_copies: list[_EventRule] = []
+            self._reorder_batch = 0  # 0: events go out in order
+            self._undecodable = 0
             self._throttles: list[_Counted] = []
             self._errors: list[_Counted] = []
             self._slow: list[_Counted] = []
@@ -131,6 +166,77 @@ class AzureFaults:
         with self._lock:
             self._broken[(subscription_id.lower(), resource_type.lower())] = (ok_pages, status)
 
+    # ---- event delivery (Event Grid -> Storage Queue) ---------------------------------------
+    def delay_events(self, seconds: float, times: int | None = None) -> None:
+        """The next `times` (None: every) events are sent hidden for `seconds` (rounded up to
+        whole seconds, the queue's unit): the Storage Queue's own delivery delay, so a reader
+        sees them only later, after events sent since."""
+        if not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT:
+            raise ValueError(f"delay must be 0..{MAX_VISIBILITY_TIMEOUT} seconds")
+        with self._lock:
+            self._event_delays.append(_EventRule(_times(times), seconds))
+
+    def duplicate_events(self, copies: int = 1, times: int | None = None) -> None:
+        """The next `times` (None: every) events are sent 1 + `copies` times, same id and all,
+        as Event Grid's at-least-once delivery may."""
+        if copies < 1:
+            raise ValueError("copies must be at least 1")
+        with self._lock:
+            self._event_copies.append(_EventRule(_times(times), copies))
+
+    def reorder_events(self, batch: int = 2) -> None:
+        """Hold events back and send each group of `batch` in reverse order, so a delete can
+        arrive before the write that preceded it. Held events go out on the emulator's
+        `flush_events()` and `stop()`."""
+        if batch < 2:
+            raise ValueError("batch must be at least 2 (one event cannot be out of order)")
+        with self._lock:
+            self._reorder_batch = batch
+
+    def undecodable_event(self, times: int = 1) -> None:
+        """Before each of the next `times` events, send a message that is not base64 JSON."""
+        with self._lock:
+            self._undecodable += _times(times) or 0
+
+    def plan_events(self, events: list[dict[str, Any]]) -> list[EventDelivery]:
+        """The messages to send now for these newly raised events; consumes counted faults.
+
+        Reordering holds events back and releases whole groups; each event released is then
+        preceded by an undecodable message, delayed and duplicated as configured.
+        """
+        with self._lock:
+            if self._reorder_batch:
+                self._held.extend(events)
+                released: list[dict[str, Any]] = []
+                while len(self._held) >= self._reorder_batch:
+                    group = self._held[: self._reorder_batch]
+                    del self._held[: self._reorder_batch]
+                    released.extend(reversed(group))
+            else:  # reordering was cleared: what it still held goes first
+                released = [*reversed(self._held), *events]
+                self._held.clear()
+            return [delivery for event in released for delivery in self._deliver(event)]
+
+    def release_held(self) -> list[EventDelivery]:
+        """The messages for every event reordering still holds (reversed), now; clears them."""
+        with self._lock:
+            released = list(reversed(self._held))
+            self._held.clear()
+            return [delivery for event in released for delivery in self._deliver(event)]
+
+    def _deliver(self, event: dict[str, Any]) -> list[EventDelivery]:
+        """The messages for one event leaving (the caller holds `_lock`)."""
+        out: list[EventDelivery] = []
+        if self._undecodable > 0:
+            self._undecodable -= 1
+            out.append(EventDelivery(None))
+        delay = _take_event_rule(self._event_delays)
+        copies = _take_event_rule(self._event_copies)
+        hidden = math.ceil(delay.value) if delay is not None else 0
+        count = 1 + (int(copies.value) if copies is not None else 0)
+        out.extend(EventDelivery(event, hidden) for _ in range(count))
+        return out
+
     # ---- consulted by the emulator -----------------------------------------------------------
     def is_forbidden(self, subscription_id: str) -> bool:
         with self._lock:
@@ -193,6 +299,23 @@ class AzureFaults:
                 rule.remaining -= 1
             return rule
         return None
+
+
+def _take_event_rule(rules: list[_EventRule]) -> _EventRule | None:
+    """The first event rule still in force, counted down (the caller holds the lock)."""
+    for rule in rules:
+        if rule.remaining == 0:
+            continue
+        if rule.remaining is not None:
+            rule.remaining -= 1
+        return rule
+    return None
+
+
+def _times(times: int | None) -> int | None:
+    if times is not None and times < 1:
+        raise ValueError("times must be at least 1 (or None: every event)")
+    return times
 
 
 def _matches(pattern: str | None, key: str, path: str, arm: bool) -> bool:

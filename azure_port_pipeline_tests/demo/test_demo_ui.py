@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from azure_port_pipeline.defs.change_windows import INCREMENTAL_SENSOR, WINDOW_END_TAG
+from azure_port_pipeline.defs.event_sensor import EVENTS_SENSOR
 from azure_port_pipeline.defs.jobs import MODE_TAG, TRIGGER_TAG
 from azure_port_pipeline_tests.demo.browser import chromium_page, in_own_thread
 from azure_port_pipeline_tests.demo.dagster_ui import SETTLE_TIMEOUT_MS, DagsterUI
@@ -49,6 +50,7 @@ CHECKS = {
 AUTOMATION = [
     ("sensors", "subscription_discovery"),
     ("sensors", INCREMENTAL_SENSOR),
+    ("sensors", EVENTS_SENSOR),
     ("schedules", "full_resync"),
     ("schedules", "freshness_check_hourly"),
 ]
@@ -143,7 +145,7 @@ def test_discovery_syncs_every_subscription_without_a_click(demo: RunningDemo) -
     # sensor, never by hand.
     assert all(
         {"dagster/backfill", "dagster/schedule_name"} & {tag["key"] for tag in run["tags"]}
-        or _tag(run, "dagster/sensor_name") == INCREMENTAL_SENSOR
+        or _tag(run, "dagster/sensor_name") in (INCREMENTAL_SENSOR, EVENTS_SENSOR)
         for run in syncs
     ), [run["tags"] for run in syncs]
     # One backfill for the tick that found them; the backfill daemon closes it after its runs.
@@ -180,15 +182,19 @@ def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
                 _automation(ui)
                 _discovery_backfill(ui, demo)
                 _incremental_run(ui, demo)
-                # Change windows run every minute in the demo: paused while the check pages
-                # are read, so no new materialization lands between a check and its page.
-                _switch_sensor(demo, INCREMENTAL_SENSOR, running=False)
+                _event_run(demo)
+                # Change windows and events run every few seconds in the demo: paused while
+                # the check pages are read, so no materialization lands between a check and
+                # its page.
+                for sensor in (INCREMENTAL_SENSOR, EVENTS_SENSOR):
+                    _switch_sensor(demo, sensor, running=False)
                 try:
                     _wait_for_a_quiet_window(demo)
                     _launch_the_freshness_check(ui)
                     _checks(ui, groups)
                 finally:
-                    _switch_sensor(demo, INCREMENTAL_SENSOR, running=True)
+                    for sensor in (INCREMENTAL_SENSOR, EVENTS_SENSOR):
+                        _switch_sensor(demo, sensor, running=True)
             except BaseException:
                 ui.screenshot("failure")
                 raise
@@ -379,6 +385,17 @@ def _incremental_run(ui: DagsterUI, demo: RunningDemo) -> None:
     ui.open(f"/runs/{run['runId']}")
     expect(ui.page.get_by_text("incremental").first).to_be_visible(timeout=SETTLE_TIMEOUT_MS)
     ui.screenshot("incremental-run")
+
+
+def _event_run(demo: RunningDemo) -> None:
+    """The estate's changes reach Port through Event Grid events too: an event run succeeds."""
+    deadline = time.monotonic() + INCREMENTAL_BOUND_SECONDS
+    while time.monotonic() < deadline:
+        runs = demo.runs()
+        if any(_tag(r, MODE_TAG) == "event" and r["status"] == "SUCCESS" for r in runs):
+            return
+        time.sleep(2)
+    raise AssertionError(f"no event run succeeded within {INCREMENTAL_BOUND_SECONDS} s")
 
 
 SENSOR_STATE = """

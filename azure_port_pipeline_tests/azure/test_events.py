@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,12 +39,13 @@ from azure_port_pipeline.emulators.azure.events import (
     encode_message,
     event_grid_event,
 )
-from azure_port_pipeline_tests.paths import PROJECT_ROOT
-
-AZURITE = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-queue"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+from azure_port_pipeline_tests.azurite import (
+    AZURITE_KEY,
+    connection_string,
+    free_port,
+    running_azurite_queue,
 )
+
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 APP_ID = "5b1e3c4a-8d2f-4e6a-9c7b-1a2b3c4d5e6f"
@@ -319,56 +317,15 @@ def test_bad_settings_are_refused_before_any_request() -> None:
 # --- a real queue (Azurite) ---------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _connection_string(port: int, key: str = AZURITE_KEY) -> str:
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
-        f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-    )
+    return connection_string(port).replace(AZURITE_KEY, key)
 
 
 @pytest.fixture(scope="module")
 def azurite_queue() -> Iterator[str]:
     """One Azurite queue service for the module (each test uses its own queue names)."""
-    # `make test` installs Azurite (npm ci); a missing one is a broken setup, not a skip.
-    assert AZURITE.exists() and shutil.which("node"), (
-        "Azurite is not installed: run `make install` (npm ci installs node_modules/.bin/azurite)"
-    )
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(AZURITE),
-            "--queueHost",
-            "127.0.0.1",
-            "--queuePort",
-            str(port),
-            "--inMemoryPersistence",
-            "--silent",
-            "--skipApiVersionCheck",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120  # a bound for a loaded machine, not an expected time
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("Azurite did not start")
-            time.sleep(0.1)
-    try:
-        yield _connection_string(port)
-    finally:
-        process.kill()  # in-memory: nothing to flush, and SIGTERM waits on open connections
-        process.wait(timeout=10)
+    with running_azurite_queue() as connection_string:
+        yield connection_string
 
 
 @pytest.fixture
@@ -575,7 +532,7 @@ def test_a_missing_queue_or_a_wrong_key_is_unavailable(azurite_queue: str) -> No
 
 
 def test_an_unreachable_queue_fails_fast_and_names_the_queue() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     queue = EventQueue("azure-events", connection_string=_connection_string(port))  # defaults
     started = time.monotonic()
     for call in (queue.receive, lambda: queue.delete([Receipt("m", "p")])):
@@ -599,7 +556,7 @@ class _FakeCredential:
 
 
 def test_a_token_credential_queue_that_cannot_be_reached_is_unavailable() -> None:
-    url = f"https://127.0.0.1:{_free_port()}/devstoreaccount1"
+    url = f"https://127.0.0.1:{free_port()}/devstoreaccount1"
     with (
         EventQueue(
             "azure-events", account_url=url, credential=_FakeCredential(), retry_backoff=0.1

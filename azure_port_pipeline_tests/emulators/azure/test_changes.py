@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import socket
-import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,13 +13,8 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest
 
 from azure_port_pipeline_tests.azure_fixtures import credential_for, sdk_kwargs
-from azure_port_pipeline_tests.paths import PROJECT_ROOT
+from azure_port_pipeline_tests.azurite import running_azurite_queue
 
-REPO = PROJECT_ROOT
-AZURITE = REPO / "node_modules" / ".bin" / "azurite-queue"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 WINDOW_QUERY = """resourcechanges
 | extend changeTime = todatetime(properties.changeAttributes.timestamp),
          targetResourceId = tostring(properties.targetResourceId),
@@ -150,52 +141,10 @@ def test_changes_older_than_fourteen_days_expire(emu):
     assert len(rows) == 1 and "stnew0001" in rows[0]["id"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def azurite_queue():
-    # `make test` installs Azurite (npm ci); a missing one is a broken setup, not a skip.
-    assert AZURITE.exists() and shutil.which("node"), (
-        "Azurite is not installed: run `make install` (npm ci installs node_modules/.bin/azurite)"
-    )
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(AZURITE),
-            "--queueHost",
-            "127.0.0.1",
-            "--queuePort",
-            str(port),
-            "--inMemoryPersistence",
-            "--silent",
-            "--skipApiVersionCheck",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120  # a bound for a loaded machine, not an expected time
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("Azurite did not start")
-            time.sleep(0.1)
-    try:
-        yield (
-            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-            f"AccountKey={AZURITE_KEY};"
-            f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-        )
-    finally:
-        process.kill()  # in-memory: nothing to flush, and SIGTERM waits on open connections
-        process.wait(timeout=10)
+    with running_azurite_queue() as connection_string:
+        yield connection_string
 
 
 def test_event_grid_events_reach_the_storage_queue(emu, azurite_queue):

@@ -8,11 +8,18 @@ duplicate or a delete delivered before the write that preceded it cannot leave P
 
 Nothing is lost on a crash: a message is deleted only once the run covering it exists (found by
 its run key on the next tick); until then it is merely invisible for the queue's visibility
-timeout and comes back if the sensor died. Messages that cannot be decoded, or were delivered
-too often, are moved to `<queue>-poison` by the queue reader. Events of other types, of
-subscriptions that are not partitions, or of kinds no mapping entry covers are counted and
-deleted. The incremental windows stay underneath: an event run that fails for good is repaired
-by the next window that covers its changes.
+timeout and comes back if the sensor died.
+
+At most one sync run per subscription waits in the run queue: while one has not started, the
+subscription's new events are held in the cursor (their messages not deleted) and join the next
+run, requested on the first tick after the waiting one starts. A subscription that changes
+faster than its runs finish gets one run per run, not one per tick, so the queue never grows
+and each run covers everything that arrived while the previous one ran.
+
+Messages that cannot be decoded, or were delivered too often, are moved to `<queue>-poison` by
+the queue reader. Events of other types, of subscriptions that are not partitions, or of kinds
+no mapping entry covers are counted and deleted. The incremental windows stay underneath: an
+event run that fails for good is repaired by the next window that covers its changes.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 
 from dagster import (
     DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
@@ -39,6 +47,7 @@ from dagster import (
 
 from azure_port_pipeline.azure import ResourceChange
 from azure_port_pipeline.azure.events import EventQueueUnavailable, Receipt, ResourceEvent
+from azure_port_pipeline.defs.change_windows import PARTITION_TAG
 from azure_port_pipeline.defs.incremental import mapped_types
 from azure_port_pipeline.defs.jobs import MODE_TAG, SYNC_JOB, TRIGGER_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION, with_subscription_names
@@ -49,6 +58,16 @@ EVENTS_SENSOR = "azure_events"
 EVENT_MODE = "event"
 RUN_KEY_TAG = "dagster/run_key"
 DEFAULT_INTERVAL_SECONDS = 10
+WAITING_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+]
+"""A sync run in these has not read its changes yet, but can take no more: events wait."""
+
+Held = dict[str, dict[str, Any]]
+"""Per subscription: `changes` (lower-case resource id -> change record, latest event) and
+`receipts` (message id -> pop receipt) of events received but not yet given to a run."""
 
 
 @dataclass
@@ -57,6 +76,7 @@ class EventTick:
     cursor: str | None = None
     received: int = 0
     deleted: int = 0
+    held: int = 0
     ignored: Counter[str] = field(default_factory=Counter)
     poisoned: int = 0
     error: str | None = None
@@ -69,6 +89,8 @@ class EventTick:
             f"{len(self.requests)} event runs",
             f"{self.deleted} messages deleted",
         ]
+        if self.held:
+            parts.append(f"{self.held} subscriptions' events held behind a queued run")
         if self.poisoned:
             parts.append(f"{self.poisoned} moved to the poison queue")
         if self.ignored:
@@ -115,9 +137,11 @@ def evaluate_events(
     types: frozenset[str],
     now: datetime | None = None,
 ) -> EventTick:
-    """One tick: delete what earlier ticks' runs cover, receive, request runs."""
+    """One tick: delete what earlier ticks' runs cover, receive, request runs or hold."""
     moment = now or datetime.now(UTC)
-    pending: dict[str, dict[str, Any]] = json.loads(cursor)["pending"] if cursor else {}
+    state = json.loads(cursor) if cursor else {}
+    pending: dict[str, dict[str, Any]] = state.get("pending", {})
+    held: Held = state.get("held", {})
     known = set(instance.get_dynamic_partitions(SUBSCRIPTIONS_PARTITION))
     tick = EventTick()
     try:
@@ -134,33 +158,39 @@ def evaluate_events(
             batch = queue.receive()
             tick.poisoned = len(batch.poisoned)
             tick.received = len(batch.events)
-            groups, unwanted = _group(batch.events, known, types, tick)
+            unwanted = _hold(batch.events, known, types, held, tick)
             unwanted.extend(batch.ignored)
             tick.ignored["not a resource event"] += len(batch.ignored)
             tick.deleted += queue.delete(unwanted).deleted
     except EventQueueUnavailable as error:
         tick.error = str(error)
         return tick
-    for subscription_id, (events, receipts) in sorted(groups.items()):
-        request = event_run_request(subscription_id, events, receipts)
+    waiting = _waiting_subscriptions(instance)
+    for subscription_id in sorted(set(held) - waiting):
+        entry = held.pop(subscription_id)
+        receipts = [Receipt(*pair) for pair in sorted(entry["receipts"].items())]
+        request = event_run_request(subscription_id, list(entry["changes"].values()), receipts)
         tick.requests.append(request)
         pending[request.run_key or ""] = {
             "at": moment.isoformat(),
             "receipts": [[r.message_id, r.pop_receipt] for r in receipts],
         }
+    tick.held = len(held)
     tick.requests = with_subscription_names(instance, tick.requests)
-    tick.cursor = json.dumps({"pending": pending}, separators=(",", ":"))
+    tick.cursor = json.dumps({"pending": pending, "held": held}, separators=(",", ":"))
     return tick
 
 
-def _group(
+def _hold(
     received: list[tuple[Receipt, ResourceEvent]],
     known: set[str],
     types: frozenset[str],
+    held: Held,
     tick: EventTick,
-) -> tuple[dict[str, tuple[dict[str, ResourceEvent], list[Receipt]]], list[Receipt]]:
-    """Per subscription: the latest event of each resource, and every message it came from."""
-    groups: dict[str, tuple[dict[str, ResourceEvent], list[Receipt]]] = {}
+) -> list[Receipt]:
+    """Adds each wanted event to its subscription's held changes (the latest event of each
+    resource wins; a message received again replaces its old receipt); returns the receipts
+    of the unwanted ones."""
     unwanted: list[Receipt] = []
     for receipt, event in received:
         if event.subscription_id not in known:
@@ -171,36 +201,48 @@ def _group(
             tick.ignored[f"unmapped type {event.resource_type}"] += 1
             unwanted.append(receipt)
             continue
-        latest, receipts = groups.setdefault(event.subscription_id, ({}, []))
+        entry = held.setdefault(event.subscription_id, {"changes": {}, "receipts": {}})
         key = event.resource_id.lower()
-        if key not in latest or event.event_time >= latest[key].event_time:
-            latest[key] = event
-        if receipt not in receipts:  # a message may hold several events
-            receipts.append(receipt)
-    return groups, unwanted
+        record = _change(event).record()
+        earlier = entry["changes"].get(key)
+        if earlier is None or event.event_time >= datetime.fromisoformat(earlier["timestamp"]):
+            entry["changes"][key] = record
+        entry["receipts"][receipt.message_id] = receipt.pop_receipt
+    return unwanted
+
+
+def _change(event: ResourceEvent) -> ResourceChange:
+    return ResourceChange(
+        resource_id=event.resource_id,
+        resource_type=event.resource_type,
+        subscription_id=event.subscription_id,
+        change_type="Delete" if event.is_delete else "Update",
+        change_time=event.event_time,
+        changed_by=event.changed_by,
+        operation=event.operation,
+    )
+
+
+def _waiting_subscriptions(instance: DagsterInstance) -> set[str]:
+    """Subscriptions with a sync run that has not started yet."""
+    records = instance.get_run_records(RunsFilter(job_name=SYNC_JOB, statuses=WAITING_STATUSES))
+    return {
+        r.dagster_run.tags[PARTITION_TAG] for r in records if PARTITION_TAG in r.dagster_run.tags
+    }
 
 
 def event_run_request(
-    subscription_id: str, events: dict[str, ResourceEvent], receipts: list[Receipt]
+    subscription_id: str, changes: list[dict[str, str]], receipts: list[Receipt]
 ) -> RunRequest:
     """One run for a subscription's events; its run key is the set of messages it covers, so
     a message delivered again after a crash asks for the same run, not a second one."""
     digest = hashlib.sha256(
         "\n".join(sorted({r.message_id for r in receipts})).encode()
     ).hexdigest()[:24]
-    changes = [
-        ResourceChange(
-            resource_id=event.resource_id,
-            resource_type=event.resource_type,
-            subscription_id=subscription_id,
-            change_type="Delete" if event.is_delete else "Update",
-            change_time=event.event_time,
-            changed_by=event.changed_by,
-            operation=event.operation,
-        ).record()
-        for event in sorted(events.values(), key=lambda e: (e.event_time, e.resource_id))
-    ]
-    config = {"mode": EVENT_MODE, "changes": changes}
+    ordered = sorted(
+        changes, key=lambda c: (datetime.fromisoformat(c["timestamp"]), c["resourceId"])
+    )
+    config = {"mode": EVENT_MODE, "changes": ordered}
     return RunRequest(
         partition_key=subscription_id,
         run_key=f"event:{subscription_id}:{digest}",

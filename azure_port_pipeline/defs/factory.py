@@ -20,19 +20,15 @@ from dagster import (
     in_process_executor,
 )
 
-from azure_port_pipeline.defs.assets import (
-    KindAssetKeys,
-    build_kind_assets,
-    build_subscription_listing_asset,
-)
+from azure_port_pipeline.defs.assets import SNAPSHOTS, KindAssetKeys
 from azure_port_pipeline.defs.blueprints import build_blueprints_asset
 from azure_port_pipeline.defs.change_windows import build_incremental_sensor
 from azure_port_pipeline.defs.checks import build_freshness_check
 from azure_port_pipeline.defs.event_sensor import build_events_sensor
-from azure_port_pipeline.defs.io_manager import SnapshotIOManager
 from azure_port_pipeline.defs.jobs import build_freshness_job, build_sync_job
 from azure_port_pipeline.defs.lineage import sync_dependencies
 from azure_port_pipeline.defs.profiles import active_profile
+from azure_port_pipeline.defs.read_step import build_read_assets
 from azure_port_pipeline.defs.resources import (
     AzureResource,
     EventQueueResource,
@@ -43,7 +39,9 @@ from azure_port_pipeline.defs.retire import build_retire_job
 from azure_port_pipeline.defs.schedules import build_freshness_schedule, build_full_resync_schedule
 from azure_port_pipeline.defs.sensors import build_discovery_sensor, build_resync_sensor
 from azure_port_pipeline.defs.settings import PipelineSettings
+from azure_port_pipeline.defs.snapshot_store import SnapshotStore
 from azure_port_pipeline.defs.sync_step import DeletionOptions
+from azure_port_pipeline.defs.write_step import build_write_assets
 from azure_port_pipeline.mapping import PortAppConfig, load_mapping
 from azure_port_pipeline.mapping.defaults import (
     default_blueprints,
@@ -82,7 +80,6 @@ def build_definitions(
     events_on = settings.autostart and resources["events_queue"].configured
     events_status = DefaultSensorStatus.RUNNING if events_on else DefaultSensorStatus.STOPPED
     dependencies = sync_dependencies(entries, blueprints)
-    by_key = {entry.key: entry for entry in entries}
     freshness = FreshnessPolicy.time_window(
         fail_window=profile.freshness, warn_window=profile.freshness * 0.8
     )
@@ -90,19 +87,10 @@ def build_definitions(
         min_entities=settings.deletion_guard_min_entities,
         foreign_cascade=settings.foreign_cascade,
     )
-    blueprints_asset = build_blueprints_asset(blueprints)
-    assets = [blueprints_asset, build_subscription_listing_asset(config)] + [
-        definition
-        for entry in entries
-        for definition in build_kind_assets(
-            entry,
-            config,
-            blueprints,
-            [by_key[key] for key in dependencies[entry.key]],
-            freshness,
-            settings.identifier_policy,
-            deletion,
-        )
+    assets = [
+        build_blueprints_asset(blueprints),
+        build_read_assets(entries, settings.identifier_policy),
+        build_write_assets(config, blueprints, dependencies, freshness, deletion),
     ]
     sync_keys = [KindAssetKeys.for_entry(entry).sync for entry in entries]
     freshness_check = build_freshness_check(sync_keys, profile.freshness)
@@ -144,7 +132,7 @@ def _resources(settings: PipelineSettings, given: Mapping[str, Any]) -> dict[str
     """Given resources win; the rest come from the environment (only when not given)."""
     resources: dict[str, Any] = {
         "sync_options": SyncOptions(),
-        "snapshot_io_manager": SnapshotIOManager(base_path=settings.storage_url),
+        SNAPSHOTS: SnapshotStore(base_path=settings.storage_url),
         **given,
     }
     if "azure" not in resources:

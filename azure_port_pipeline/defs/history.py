@@ -8,7 +8,7 @@ from typing import TypeVar
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter
 from upath import UPath
 
-from azure_port_pipeline.defs.io_manager import read_snapshot
+from azure_port_pipeline.defs.snapshot_store import read_snapshot
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
 
 T = TypeVar("T", RawSnapshot, EntitySnapshot)

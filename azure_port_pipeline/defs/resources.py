@@ -102,7 +102,9 @@ class PortResource(ConfigurableResource):
     installation_id: str = "default"
     timeout: float = 30.0
     max_concurrency: int = 4
-    requests_per_second: float = 20.0
+    requests_per_second: float | None = None
+    organization_requests_per_second: float = 115.0
+    concurrent_writers: int = 3
     max_retries: int = 8
     backoff_base: float = 0.5
     backoff_max: float = 5.0

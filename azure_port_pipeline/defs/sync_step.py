@@ -160,6 +160,7 @@ def sync_scope(
                 client, snapshot.subscription_id, siblings, blueprints
             )
             plan = plan_with(subscription_totals)
+        writes_before = client.metrics.writes
         report = _apply(client, plan, scope, config, deletion)
         if report.kept_for_foreign_dependents:
             log.warning(
@@ -172,7 +173,12 @@ def sync_scope(
             log.warning(
                 f"{scope}: kept {plan.would_delete} entities: {report.deletion_skipped_reason}"
             )
-        port_count = len(_search_owned(client, searched, scope))
+        if client.metrics.writes == writes_before:
+            # Nothing written: Port holds what the search just returned, and a second search
+            # would only double the cost of a resync with nothing to do.
+            port_count = len({(body["blueprint"], body["identifier"]) for body in owned})
+        else:
+            port_count = len(_search_owned(client, searched, scope))
         port_stats = _port_stats(client, snapshot)
 
     azure_count = len({(e.blueprint, e.identifier) for e in snapshot.entities})

@@ -1,16 +1,23 @@
-"""One client-side budget shared by every thread of a client.
+"""One client-side budget per Port organization, shared by every client of this process.
 
 Port limits requests per organization. Staying under the budget is cheaper than provoking a
 429 and backing off, so every request takes a token from a bucket refilled at
 `requests_per_second`; when Port's `x-ratelimit-remaining` runs low the limiter spreads the
 remaining requests over the time left until the reset; after a 429 every thread waits.
+
+Each step of a run builds its own client, and several may write at once: they all take
+their turns from the one limiter `shared_limiter` keeps per organization, so the process
+keeps to its share however many clients and threads it runs, and what one of them learns
+from Port (a pause, a pace) slows all of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
@@ -26,22 +33,40 @@ class RateLimiter:
         requests_per_second: float,
         *,
         burst: float | None = None,
+        initial_tokens: float | None = None,
         low_remaining_ratio: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """`burst`: the bucket's size (default: one second's worth); `initial_tokens`: what
+        it holds at first (default: full)."""
         self._rate = requests_per_second
         self._capacity = burst if burst is not None else max(1.0, requests_per_second)
         self._low_ratio = low_remaining_ratio
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._tokens = self._capacity
+        self._tokens = self._capacity if initial_tokens is None else initial_tokens
         self._updated = clock()
         self._paused_until = 0.0
         self._pace_interval = 0.0
         self._pace_until = 0.0
         self._next_paced = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Requests per second the bucket refills at."""
+        return self._rate
+
+    def limit_to(self, requests_per_second: float) -> None:
+        """Never go faster than `requests_per_second` from now on (a lower rate only)."""
+        with self._lock:
+            self._refill(self._clock())
+            if requests_per_second >= self._rate:
+                return
+            self._rate = requests_per_second
+            self._capacity = min(self._capacity, max(1.0, requests_per_second))
+            self._tokens = min(self._tokens, self._capacity)
 
     def acquire(self, max_wait: float | None = None) -> float | None:
         """Wait for this caller's turn; returns the seconds waited.
@@ -96,6 +121,54 @@ class RateLimiter:
         elapsed = now - self._updated
         self._updated = now
         self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+
+
+_SHARED: weakref.WeakValueDictionary[str, RateLimiter] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def organization_key(base_url: str, client_id: str) -> str:
+    """Names one Port organization as this process reaches it: its API root and client id.
+
+    The id is hashed, so the key (in the registry, a debugger, a traceback) never shows it.
+    """
+    digest = hashlib.sha256(client_id.encode()).hexdigest()[:32]
+    return f"{base_url.rstrip('/')} client:{digest}"
+
+
+def shared_limiter(
+    key: str,
+    requests_per_second: float,
+    *,
+    low_remaining_ratio: float = 0.05,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RateLimiter:
+    """This process's one limiter for `key` (see `organization_key`), made on first use.
+
+    Clients sharing it keep to one budget together, and a pause or a pace any of them takes
+    from Port's answers holds for all. Clients hold it; the registry does not (weakly kept),
+    so it ends with the last client: a pause meant for clients long gone (another emulator
+    that had the same port, in tests) never reaches new ones, and the registry never grows.
+    A new one starts with an empty bucket: limiters following one another then never let
+    through more than one long-lived limiter would. When clients ask for different rates the
+    lowest wins, since the budget is the organization's and only the lowest never exceeds it.
+    `clock` and `sleep` apply only when the limiter is made (tests).
+    """
+    with _SHARED_LOCK:
+        limiter = _SHARED.get(key)
+        if limiter is None:
+            limiter = RateLimiter(
+                requests_per_second,
+                initial_tokens=0.0,
+                low_remaining_ratio=low_remaining_ratio,
+                clock=clock,
+                sleep=sleep,
+            )
+            _SHARED[key] = limiter
+        else:
+            limiter.limit_to(requests_per_second)
+        return limiter
 
 
 def server_wait(status: int, headers: Mapping[str, str]) -> float | None:

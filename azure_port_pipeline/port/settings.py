@@ -14,6 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from azure_port_pipeline import envsettings
 
 DEFAULT_BASE_URL = "https://api.port.io"
+DEFAULT_ORGANIZATION_RATE = 115.0
+"""Port's published organization limit, 35,000 entity requests per 300 s (116.7/s), a hair
+under it: what the writers' full buckets let through at once must fit in the window too."""
+DEFAULT_CONCURRENT_WRITERS = 3
+"""dagster.yaml's `max_concurrent_runs`: at most that many run processes write at once."""
 
 
 class PortConfigError(ValueError):
@@ -23,10 +28,11 @@ class PortConfigError(ValueError):
 class PortSettings(BaseSettings):
     """Connection and pacing settings of one Port organization (`PORT_<FIELD>` variables).
 
-    Retry timing is configurable so tests can use millisecond backoffs; the defaults follow
-    Port's published budget (about 117 entity requests/s per organization, shared by every
-    client of the organization, hence a lower default here). The credentials may be absent
-    while settings are validated (definitions load without secrets); a client requires them.
+    Retry timing is configurable so tests can use millisecond backoffs. The pace follows
+    Port's published budget (35,000 entity requests per 5 minutes, about 117/s, per
+    organization, shared by every client of the organization): each process gets its share,
+    `effective_requests_per_second()`. The credentials may be absent while settings are
+    validated (definitions load without secrets); a client requires them.
     """
 
     model_config = SettingsConfigDict(
@@ -43,7 +49,24 @@ class PortSettings(BaseSettings):
     installation_id: str = "default"
     timeout: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=4, ge=1, le=64)
-    requests_per_second: float = Field(default=20.0, gt=0)
+    requests_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="this process's pace, overriding the share of the organization's budget "
+        "(None: organization_requests_per_second / concurrent_writers)",
+    )
+    organization_requests_per_second: float = Field(
+        default=DEFAULT_ORGANIZATION_RATE,
+        gt=0,
+        description="Port's limit for the whole organization, shared by every writer",
+    )
+    concurrent_writers: int = Field(
+        default=DEFAULT_CONCURRENT_WRITERS,
+        ge=1,
+        le=1000,
+        description="processes that may write to the organization at once (dagster.yaml's "
+        "max_concurrent_runs): each gets an equal share of the organization's budget",
+    )
     max_retries: int = Field(default=8, ge=0)
     backoff_base: float = Field(default=0.5, ge=0, description="first backoff, doubled per try")
     backoff_max: float = Field(default=5.0, ge=0, description="cap of one backoff wait")
@@ -102,6 +125,13 @@ class PortSettings(BaseSettings):
                 f"Port credentials missing: set {' and '.join(missing)} "
                 "(a Port API client id and secret)"
             )
+
+    def effective_requests_per_second(self) -> float:
+        """The pace of this process: `PORT_REQUESTS_PER_SECOND` when set, else an equal share
+        of the organization's budget, so the writers together never go over Port's limit."""
+        if self.requests_per_second is not None:
+            return self.requests_per_second
+        return self.organization_requests_per_second / self.concurrent_writers
 
     @property
     def secret(self) -> str:

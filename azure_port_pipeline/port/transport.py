@@ -35,7 +35,7 @@ from azure_port_pipeline.port.errors import (
     PortResponseError,
 )
 from azure_port_pipeline.port.metrics import PortMetrics
-from azure_port_pipeline.port.ratelimit import RateLimiter, server_wait
+from azure_port_pipeline.port.ratelimit import organization_key, server_wait, shared_limiter
 from azure_port_pipeline.port.settings import PortSettings
 from azure_port_pipeline.redaction import redact
 
@@ -138,8 +138,11 @@ class PortTransport:
         self._settings = settings
         self._default_user_agent = default_user_agent
         self.metrics = PortMetrics()
-        self.limiter = RateLimiter(
-            settings.requests_per_second, low_remaining_ratio=settings.low_remaining_ratio
+        # one budget for every client of this organization in the process (steps, threads)
+        self.limiter = shared_limiter(
+            organization_key(settings.api_url, settings.client_id or ""),
+            settings.effective_requests_per_second(),
+            low_remaining_ratio=settings.low_remaining_ratio,
         )
         self._session = requests.Session()
         adapter = HTTPAdapter(
@@ -337,8 +340,9 @@ class PortTransport:
         )
 
     def _wait(self, budget: _Budget, state: RetryCallState) -> float:
-        """Port's own hint if it gave one (every thread of the client waits it out, in
-        `limiter.acquire`), else full-jitter exponential backoff."""
+        """Port's own hint if it gave one (every thread of every client of the organization
+        in this process waits it out, in the shared `limiter.acquire`), else full-jitter
+        exponential backoff."""
         settings = self._settings
         failure = state.outcome.exception() if state.outcome else None
         throttled = isinstance(failure, _Retryable) and failure.throttled

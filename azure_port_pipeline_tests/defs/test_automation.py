@@ -248,4 +248,4 @@ def test_instance_config_bounds_runs_per_subscription_and_pools(tmp_path: Path) 
     assert config.run_queue_config.tag_concurrency_limits == [
         {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]
-    assert config.pool_config.default_pool_limit == 2
+    assert config.pool_config.default_pool_limit == 3

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.queue import QueueClient
-from dagster import SensorResult, build_sensor_context
+from dagster import DagsterRun, DagsterRunStatus, SensorResult, build_sensor_context
+from dagster._core.utils import make_new_run_id
 
+from azure_port_pipeline.defs.change_windows import PARTITION_TAG
 from azure_port_pipeline.defs.event_sensor import EVENT_MODE, EVENTS_SENSOR
 from azure_port_pipeline.defs.factory import build_definitions
 from azure_port_pipeline.defs.headless import WindowOutcome, discover_and_sync, sensor_tick
-from azure_port_pipeline.defs.jobs import MODE_TAG
+from azure_port_pipeline.defs.jobs import MODE_TAG, SYNC_JOB
 from azure_port_pipeline.defs.resources import EventQueueResource
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.mapping import unescape_identifier
@@ -265,3 +267,41 @@ def test_an_event_run_that_fails_is_repaired_by_the_next_change_window(events: E
     assert [r.partition_key for r in repaired.result.run_requests] == [first]
     assert all(summary.success for summary in repaired.summaries)
     assert events.in_port(account)["properties"]["tags"] == {"attempt": "first"}
+
+
+def test_events_wait_behind_a_queued_run_and_then_go_in_one_run(events: Events) -> None:
+    """A subscription with a sync run still queued gets no second one: its events are held in
+    the cursor (messages kept) and all go into the run requested once the queued one leaves."""
+    first = events.pipeline.enabled_subscriptions[0]
+    instance = events.pipeline.instance
+    queued = DagsterRun(
+        job_name=SYNC_JOB,
+        run_id=make_new_run_id(),
+        status=DagsterRunStatus.NOT_STARTED,  # launched, not yet started: waiting
+        tags={PARTITION_TAG: first},
+    )
+    instance.add_run(queued)
+    accounts = [events.account_id(first, f"steventheld{n}") for n in range(2)]
+
+    held = []
+    for account in accounts:
+        events.create(account, held="yes")
+        held.append(events.tick())
+
+    assert all(not outcome.result.run_requests for outcome in held)
+    assert "held behind a queued run" in (held[-1].result.skip_reason.skip_message or "")
+    assert all(events.in_port(account) is None for account in accounts)
+    assert events.messages_left() == 2  # received, hidden, not deleted
+
+    instance.report_run_canceled(queued)
+    released = events.tick()
+
+    (request,) = released.result.run_requests
+    changes = request.run_config["resources"]["sync_options"]["config"]["changes"]
+    assert sorted(change["resourceId"].lower() for change in changes) == sorted(
+        account.lower() for account in accounts
+    )
+    assert all(summary.success for summary in released.summaries)
+    assert all(events.in_port(account) is not None for account in accounts)
+    events.tick()
+    assert events.messages_left() == 0

@@ -20,7 +20,7 @@ from azure_port_pipeline.defs.headless import (
     incremental_window,
 )
 from azure_port_pipeline.defs.incremental import CHANGE_KEY
-from azure_port_pipeline.defs.io_manager import read_snapshot
+from azure_port_pipeline.defs.snapshot_store import read_snapshot
 from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.settings import PipelineSettings
 from azure_port_pipeline.defs.watermarks import Watermarks

@@ -59,11 +59,15 @@ INCREMENTAL_BOUND_SECONDS = 420  # a window a minute, behind the first syncs, on
 FRESHNESS_CHECK = "subscriptions_synced_recently"
 PLOTTED = ["created", "updated", "seconds"]
 SHOWN_ASSET = "storage_accounts"  # the asset whose pages are opened
-#: Assets without checks of their own: the blueprints, and the subscription's listing barrier.
-UNCHECKED = {"port/blueprints", "port_entities/subscription_listing"}
+#: The asset without checks of its own.
+UNCHECKED = {"port/blueprints"}
 BACKFILL_CLOSE_BOUND_SECONDS = 300  # its runs are done; the daemon marks it, on a loaded machine
-RESYNC_EVERY_SECONDS = 300  # the demo's full resync cron: */5
-QUIET_WINDOW_SECONDS = 180  # launching the freshness check and reading the check pages
+#: What launches sync runs in the demo, paused while the pages of settled state are read.
+SYNC_AUTOMATION = [
+    ("sensors", INCREMENTAL_SENSOR),
+    ("sensors", EVENTS_SENSOR),
+    ("schedules", "full_resync"),
+]
 
 GROUP_ASSETS = """
 query ($group: AssetGroupSelector!) {
@@ -89,11 +93,8 @@ query ($repository: RepositorySelector!) {
   }
 }
 """
-QUIET_WINDOW = """
-query ($schedule: ScheduleSelector!) {
-  scheduleOrError(scheduleSelector: $schedule) {
-    ... on Schedule { futureTicks(limit: 1) { results { timestamp } } }
-  }
+IN_FLIGHT = """
+{
   runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) {
     ... on Runs { results { runId } }
   }
@@ -177,24 +178,25 @@ def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
             ui = DagsterUI(page, demo.url, ARTIFACTS, show_nux=show_nux)
             try:
                 _lineage(ui, groups["port_sync"])
-                _partitions(ui, subscriptions)
-                _plots(ui)
                 _automation(ui)
                 _discovery_backfill(ui, demo)
                 _incremental_run(ui, demo)
                 _event_run(demo)
-                # Change windows and events run every few seconds in the demo: paused while
-                # the check pages are read, so no materialization lands between a check and
-                # its page.
-                for sensor in (INCREMENTAL_SENSOR, EVENTS_SENSOR):
-                    _switch_sensor(demo, sensor, running=False)
+                # The demo's estate keeps changing, so change windows, events and resyncs keep
+                # a run in flight for some subscription nearly all the time: paused while the
+                # pages that show settled state are read (every partition materialized, each
+                # check of the latest materialization passed).
+                for kind, name in SYNC_AUTOMATION:
+                    _switch(demo, kind, name, running=False)
                 try:
                     _wait_for_a_quiet_window(demo)
+                    _partitions(ui, subscriptions)
+                    _plots(ui)
                     _launch_the_freshness_check(ui)
                     _checks(ui, groups)
                 finally:
-                    for sensor in (INCREMENTAL_SENSOR, EVENTS_SENSOR):
-                        _switch_sensor(demo, sensor, running=True)
+                    for kind, name in SYNC_AUTOMATION:
+                        _switch(demo, kind, name, running=True)
             except BaseException:
                 ui.screenshot("failure")
                 raise
@@ -262,26 +264,20 @@ def _lineage(ui: DagsterUI, assets: list[str]) -> None:
     assert "port_entities/storage_accounts" in deps["port_sync/storage_accounts"]
 
 
-def _wait_for_a_quiet_window(demo: RunningDemo, seconds: float = QUIET_WINDOW_SECONDS) -> None:
-    """No run in flight, and the next full resync at least `seconds` away.
+def _wait_for_a_quiet_window(demo: RunningDemo) -> None:
+    """No run in flight (the automation that launches them is paused meanwhile).
 
     A page shows each check's evaluation for the asset's latest materialization. The freshness
-    check runs in its own job, so a resync landing after it leaves it unevaluated for the new
-    materialization (the UI then says "2 / 3 Passed"): the check pages are read in a window
-    without resync.
+    check runs in its own job, so a sync landing after it leaves it unevaluated for the new
+    materialization (the UI then says "2 / 3 Passed"): the check pages are read while nothing
+    syncs.
     """
-    deadline = time.monotonic() + 2 * RESYNC_EVERY_SECONDS + SETTLE_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + 2 * SETTLE_TIMEOUT_MS / 1000
     while time.monotonic() < deadline:
-        state = demo.graphql(
-            QUIET_WINDOW, {"schedule": {**REPOSITORY, "scheduleName": "full_resync"}}
-        )
-        in_flight = state["runsOrError"]["results"]
-        next_tick = state["scheduleOrError"]["futureTicks"]["results"][0]["timestamp"]
-        if not in_flight and next_tick - time.time() >= seconds:
+        if not demo.graphql(IN_FLIGHT)["runsOrError"]["results"]:
             return
-        # Runs in flight settle; a tick too close is waited for (its runs, then, settle).
-        time.sleep(5 if in_flight else max(5.0, next_tick - time.time() + 5))
-    raise AssertionError("no quiet window (no run in flight, no resync due) in the demo")
+        time.sleep(5)
+    raise AssertionError("runs still in flight with the automation paused")
 
 
 def _launch_the_freshness_check(ui: DagsterUI) -> None:
@@ -413,17 +409,56 @@ mutation ($id: String!) {
   stopSensor(id: $id) { ... on StopSensorMutationResult { instigationState { status } } }
 }
 """
+SCHEDULE_STATE = """
+query ($schedule: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $schedule) {
+    ... on Schedule { id scheduleState { id status } }
+  }
+}
+"""
+START_SCHEDULE = """
+mutation ($schedule: ScheduleSelector!) {
+  startSchedule(scheduleSelector: $schedule) {
+    ... on ScheduleStateResult { scheduleState { status } }
+  }
+}
+"""
+STOP_SCHEDULE = """
+mutation ($id: String!) {
+  stopRunningSchedule(id: $id) {
+    ... on ScheduleStateResult { scheduleState { status } }
+  }
+}
+"""
 
 
-def _switch_sensor(demo: RunningDemo, name: str, *, running: bool) -> None:
-    selector = {"sensor": {**REPOSITORY, "sensorName": name}}
-    state = demo.graphql(SENSOR_STATE, selector)["sensorOrError"]["sensorState"]
-    if running:
-        demo.graphql(START_SENSOR, selector)
+def _switch(demo: RunningDemo, kind: str, name: str, *, running: bool) -> None:
+    """Starts or stops a sensor or schedule through the GraphQL API the UI's switches use."""
+    if kind == "sensors":
+        selector = {"sensor": {**REPOSITORY, "sensorName": name}}
+        query, start, stop, field, state_of = (
+            SENSOR_STATE,
+            START_SENSOR,
+            STOP_SENSOR,
+            "sensorOrError",
+            "sensorState",
+        )
     else:
-        demo.graphql(STOP_SENSOR, {"id": state["id"]})
-    after = demo.graphql(SENSOR_STATE, selector)["sensorOrError"]["sensorState"]
-    assert after["status"] == ("RUNNING" if running else "STOPPED"), after
+        selector = {"schedule": {**REPOSITORY, "scheduleName": name}}
+        query, start, stop, field, state_of = (
+            SCHEDULE_STATE,
+            START_SCHEDULE,
+            STOP_SCHEDULE,
+            "scheduleOrError",
+            "scheduleState",
+        )
+    state = demo.graphql(query, selector)[field][state_of]
+    if running:
+        demo.graphql(start, selector)
+    else:
+        demo.graphql(stop, {"id": state["id"]})
+    after = demo.graphql(query, selector)[field][state_of]
+    assert after["status"] == ("RUNNING" if running else "STOPPED"), (name, after)
 
 
 # -- GraphQL complements -----------------------------------------------------------------------

@@ -45,6 +45,7 @@ from azure_port_pipeline.emulators.port.faults import Answer, Decision, Faults, 
 from azure_port_pipeline.emulators.port.routes import ApiRequest, match_route
 from azure_port_pipeline.emulators.port.store import PortStore, UpsertOptions
 from azure_port_pipeline.emulators.server import (
+    COUNTERS_RESET_PATH,
     HttpServer,
     Request,
     RequestCounters,
@@ -97,7 +98,8 @@ class PortEmulator(Service):
         """Start serving in a daemon thread; returns the base URL (routes are under /v1)."""
         if self._server is None:
             api = PortApi(self.store, self.tokens, self.faults, self._counters)
-            self._server = HttpServer(
+            self._server = _PortHttpServer(
+                self.faults,
                 api.handle,
                 api.internal_error,
                 host=self._host,
@@ -122,7 +124,14 @@ class PortEmulator(Service):
         return self._counters.snapshot()
 
     def reset_counters(self) -> None:
+        """Clear the request counts and the peaks (`peaks`)."""
         self._counters.clear()
+        self.faults.take_peaks()
+
+    def peaks(self) -> dict[str, float | int]:
+        """The most requests served in any sliding second and `rate_window`, and the 429s
+        the organization limit answered, since the last reset (see `Faults.peaks`)."""
+        return self.faults.peaks()
 
     # --------------------------------------------------------------- test helpers
     def blueprints(self) -> list[dict[str, Any]]:
@@ -285,6 +294,30 @@ class PortApi:
         )
         with self.store.lock:
             return handler(api_request)
+
+
+class _PortHttpServer(HttpServer):
+    """The shared server, whose counters answer also carries the organization's peaks.
+
+    `GET /_emulator/counters` adds `Faults.peaks()` to the request counts;
+    `POST /_emulator/counters/reset` adds the peaks it cleared (each cleared atomically).
+    Until a request is served or refused after a reset there is nothing to report, and the
+    answer is the shared server's alone (`{"total": 0, "requests": {}, "routes": {}}`).
+    """
+
+    def __init__(self, faults: Faults, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._faults = faults
+
+    def serve_counters(self, request: Request) -> Response | None:
+        response = super().serve_counters(request)
+        if response is None or response.status != 200:
+            return response
+        reset = request.target.split("?", 1)[0].rstrip("/") == COUNTERS_RESET_PATH
+        peaks = self._faults.take_peaks() if reset else self._faults.peaks()
+        if peaks["peak_requests_per_second"] or peaks["rate_limited"]:
+            response.body.update(peaks)
+        return response
 
 
 DROP = Response(0, drop=True)

@@ -7,7 +7,9 @@ Two kinds of faults, so tests can be deterministic and benchmarks realistic:
 
 The rate limiter is a fixed window like Port's (`N` requests per `window` seconds, every
 request counts, refused ones do not); its state drives the `x-ratelimit-*` headers that
-every response carries, enforced or not.
+every response carries, enforced or not. `PeakMeter` measures what the writers really did
+with the budget: a fixed window hides bursts (up to 2N around a window boundary), a sliding
+one does not.
 """
 
 from __future__ import annotations
@@ -81,12 +83,48 @@ class Decision:
     expire_tokens: bool = False
 
 
+class PeakMeter:
+    """The most requests served in any one second, and in any `rate_window`, both sliding.
+
+    Served means let through by the organization limit (a refused request costs Port
+    nothing); the refused ones are counted apart. Not thread-safe: `Faults` holds its lock.
+    """
+
+    def __init__(self) -> None:
+        self._last_second: deque[float] = deque()
+        self._last_window: deque[float] = deque()
+        self.peak_second = 0
+        self.peak_window = 0
+        self.refused = 0
+
+    def served(self, now: float, window: float) -> None:
+        self.peak_second = max(self.peak_second, _slide(self._last_second, now, 1.0))
+        self.peak_window = max(self.peak_window, _slide(self._last_window, now, window))
+
+    def snapshot(self, window: float) -> dict[str, float | int]:
+        return {
+            "peak_requests_per_second": self.peak_second,
+            "peak_requests_per_window": self.peak_window,
+            "rate_window": window,
+            "rate_limited": self.refused,
+        }
+
+
+def _slide(times: deque[float], now: float, span: float) -> int:
+    """Add `now` to the times of the last `span` seconds; how many there are now."""
+    times.append(now)
+    while times[0] <= now - span:
+        times.popleft()
+    return len(times)
+
+
 class Faults:
     """Configured misbehaviour of the emulator; thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._shots: deque[OneShot] = deque()
+        self._meter = PeakMeter()
         self.configure()
 
     def configure(
@@ -203,6 +241,22 @@ class Faults:
         with self._lock:
             return len(self._shots)
 
+    # ------------------------------------------------------------------------ peaks
+    def peaks(self) -> dict[str, float | int]:
+        """Since the last reset: `peak_requests_per_second` and `peak_requests_per_window`
+        (most requests served in any sliding 1 s / `rate_window`), the window, and
+        `rate_limited` (requests the organization limit refused with a 429). Kept across
+        `configure` (reset after changing `rate_window`, to measure with the new one)."""
+        with self._lock:
+            return self._meter.snapshot(self.rate_window)
+
+    def take_peaks(self) -> dict[str, float | int]:
+        """`peaks()`, reset in the same step."""
+        with self._lock:
+            peaks = self._meter.snapshot(self.rate_window)
+            self._meter = PeakMeter()
+            return peaks
+
     def _queue(self, n: int, shot: OneShot) -> None:
         with self._lock:
             self._shots.extend(replace(shot) for _ in range(n))
@@ -262,10 +316,12 @@ class Faults:
             decision.status = 429
             decision.throttled = True
             self.throttled += 1
+            self._meter.refused += 1
             if self.retry_after:
                 decision.retry_after = max(0.0, self._window_start + window - now)
             return
         self._window_used += 1
+        self._meter.served(now, window)
 
     def _headers(self, now: float) -> dict[str, str]:
         limit = self.rate_limit if self.rate_limit is not None else NOMINAL_LIMIT

@@ -92,6 +92,13 @@ def _add_emulate(commands: argparse._SubParsersAction) -> None:
     )
     port.add_argument("--port", type=int, default=5555, help="TCP port to listen on")
     port.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    port.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds added to each request (Port: ~0.06)",
+    )
     port.set_defaults(handler=_run_emulate_port)
     azure = services.add_parser(
         "azure",
@@ -118,6 +125,21 @@ def _add_emulate(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="ingestion delay: seconds before a write's resourcechanges / "
         "resourcecontainerchanges row is visible to Resource Graph (Azure: up to ~5 minutes)",
+    )
+    azure.add_argument(
+        "--arm-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds added to each ARM request: listing page, GET by id, write (Azure: ~0.15)",
+    )
+    azure.add_argument(
+        "--graph-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds added to each Resource Graph query (Azure: ~0.3); Entra's token "
+        "requests are never delayed",
     )
     events = azure.add_argument_group(
         "real-time events",
@@ -218,7 +240,7 @@ def _run_sync(args: argparse.Namespace) -> int:
 def _run_emulate_port(args: argparse.Namespace) -> int:
     from azure_port_pipeline.emulators.port import serve
 
-    serve(args.port, host=args.host)
+    serve(args.port, host=args.host, latency=args.latency)
     return 0
 
 
@@ -252,6 +274,8 @@ def _run_emulate_azure(args: argparse.Namespace) -> int:
         change_delay=args.change_delay,
         events_queue=(connection_string, args.events_queue) if args.events_queue else None,
         events_schema=args.events_schema,
+        arm_latency=args.arm_latency,
+        graph_latency=args.graph_latency,
     )
     return 0
 

@@ -25,6 +25,7 @@ from azure_port_pipeline.azure.events import EventQueue
 from azure_port_pipeline.azure.models import ResourceChange
 from azure_port_pipeline.azure.queue_settings import EventQueueSettings
 from azure_port_pipeline.port import PortClient, PortSettings, PortTokenCache
+from azure_port_pipeline.port.ratelimit import add_writer, organization_key, remove_writer
 
 SyncMode = Literal["full", "incremental", "event"]
 
@@ -130,6 +131,19 @@ class PortResource(ConfigurableResource):
 
     def settings(self) -> PortSettings:
         return PortSettings.from_values(**_field_values(self))
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """This run writes to Port: one more share of the organization's budget for this
+        process (a headless sync runs several runs in one process; the daemon one each)."""
+        add_writer(*self._budget())
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        remove_writer(*self._budget())
+
+    def _budget(self) -> tuple[str, float, float]:
+        settings = self.settings()
+        key = organization_key(settings.api_url, settings.client_id or "")
+        return key, settings.effective_requests_per_second(), settings.rate_ceiling()
 
     def client(self) -> PortClient:
         """A client for one step, sharing the run's Port token."""

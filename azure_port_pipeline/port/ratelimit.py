@@ -19,6 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 EPOCH_CUTOFF = 1e9
@@ -66,6 +67,14 @@ class RateLimiter:
                 return
             self._rate = requests_per_second
             self._capacity = min(self._capacity, max(1.0, requests_per_second))
+            self._tokens = min(self._tokens, self._capacity)
+
+    def set_rate(self, requests_per_second: float) -> None:
+        """Go at `requests_per_second` from now on (writers joined or left the process)."""
+        with self._lock:
+            self._refill(self._clock())
+            self._rate = requests_per_second
+            self._capacity = max(1.0, requests_per_second)
             self._tokens = min(self._tokens, self._capacity)
 
     def acquire(self, max_wait: float | None = None) -> float | None:
@@ -136,15 +145,37 @@ def organization_key(base_url: str, client_id: str) -> str:
     return f"{base_url.rstrip('/')} client:{digest}"
 
 
+@dataclass
+class _Budget:
+    """What the process may spend on one organization: a share per writer (run) in it."""
+
+    per_writer: float
+    ceiling: float | None = None
+    writers: int = 0
+
+    def rate(self) -> float:
+        rate = self.per_writer * max(1, self.writers)
+        return min(rate, self.ceiling) if self.ceiling is not None else rate
+
+
+_BUDGETS: dict[str, _Budget] = {}
+
+
 def shared_limiter(
     key: str,
     requests_per_second: float,
     *,
+    ceiling: float | None = None,
     low_remaining_ratio: float = 0.05,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RateLimiter:
     """This process's one limiter for `key` (see `organization_key`), made on first use.
+
+    `requests_per_second` is one writer's share: the limiter goes at that times the writers
+    (runs) registered in this process (`add_writer`; at least one), never above `ceiling`
+    (the organization's whole limit). The daemon runs one run per process: one share each;
+    a headless sync runs several runs in one process: as many shares, in one limiter.
 
     Clients sharing it keep to one budget together, and a pause or a pace any of them takes
     from Port's answers holds for all. Clients hold it; the registry does not (weakly kept),
@@ -156,10 +187,12 @@ def shared_limiter(
     `clock` and `sleep` apply only when the limiter is made (tests).
     """
     with _SHARED_LOCK:
+        budget = _BUDGETS.setdefault(key, _Budget(requests_per_second, ceiling))
         limiter = _SHARED.get(key)
-        if limiter is None:
+        if limiter is None:  # a fresh start: the rates asked now, not those of clients gone
+            budget.per_writer, budget.ceiling = requests_per_second, ceiling
             limiter = RateLimiter(
-                requests_per_second,
+                budget.rate(),
                 initial_tokens=0.0,
                 low_remaining_ratio=low_remaining_ratio,
                 clock=clock,
@@ -167,8 +200,29 @@ def shared_limiter(
             )
             _SHARED[key] = limiter
         else:
-            limiter.limit_to(requests_per_second)
+            budget.per_writer = min(budget.per_writer, requests_per_second)
+            if ceiling is not None:
+                budget.ceiling = min(budget.ceiling or ceiling, ceiling)
+            limiter.limit_to(budget.rate())
         return limiter
+
+
+def add_writer(key: str, requests_per_second: float, ceiling: float | None = None) -> None:
+    """A run of this process starts writing to the organization: one more share."""
+    _change_writers(key, +1, requests_per_second, ceiling)
+
+
+def remove_writer(key: str, requests_per_second: float, ceiling: float | None = None) -> None:
+    _change_writers(key, -1, requests_per_second, ceiling)
+
+
+def _change_writers(key: str, delta: int, per_writer: float, ceiling: float | None) -> None:
+    with _SHARED_LOCK:
+        budget = _BUDGETS.setdefault(key, _Budget(per_writer, ceiling))
+        budget.writers = max(0, budget.writers + delta)
+        limiter = _SHARED.get(key)
+        if limiter is not None:
+            limiter.set_rate(budget.rate())
 
 
 def server_wait(status: int, headers: Mapping[str, str]) -> float | None:

@@ -126,6 +126,13 @@ class PortSettings(BaseSettings):
                 "(a Port API client id and secret)"
             )
 
+    def rate_ceiling(self) -> float:
+        """The most this process may send however many runs it holds: the organization's
+        limit, or `PORT_REQUESTS_PER_SECOND` when set (then a fixed pace per process)."""
+        if self.requests_per_second is not None:
+            return self.requests_per_second
+        return self.organization_requests_per_second
+
     def effective_requests_per_second(self) -> float:
         """The pace of this process: `PORT_REQUESTS_PER_SECOND` when set, else an equal share
         of the organization's budget, so the writers together never go over Port's limit."""

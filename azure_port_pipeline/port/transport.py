@@ -142,6 +142,7 @@ class PortTransport:
         self.limiter = shared_limiter(
             organization_key(settings.api_url, settings.client_id or ""),
             settings.effective_requests_per_second(),
+            ceiling=settings.rate_ceiling(),
             low_remaining_ratio=settings.low_remaining_ratio,
         )
         self._session = requests.Session()

@@ -12,7 +12,13 @@ import pytest
 from azure_port_pipeline.defs.resources import PortResource
 from azure_port_pipeline.emulators.port import PortEmulator
 from azure_port_pipeline.port import PortApiError, PortClient, PortConfigError, PortSettings
-from azure_port_pipeline.port.ratelimit import RateLimiter, organization_key, shared_limiter
+from azure_port_pipeline.port.ratelimit import (
+    RateLimiter,
+    add_writer,
+    organization_key,
+    remove_writer,
+    shared_limiter,
+)
 from azure_port_pipeline_tests.port.conftest import CLIENT_ID, fast_settings, resource_groups
 
 SECRET = "do-not-show-this-port-secret"
@@ -175,3 +181,30 @@ def test_a_429_one_client_meets_pauses_the_other_clients(emulator: PortEmulator)
     assert outcome.ok
     assert waited >= 0.8  # the pause Port asked the first client for
     assert second.metrics.throttle_seconds >= 0.8 and second.metrics.retries == 0
+
+
+# -- writers: one share per run in the process -----------------------------------------------
+
+
+def test_each_run_of_the_process_adds_a_share_up_to_the_organization_limit() -> None:
+    """The daemon runs one run per process (one share); a headless sync runs several in one
+    process, which then gets as many shares, never more than the organization's limit."""
+    clock = FakeClock()
+    key = organization_key("https://api.port.io", "writers-share")
+    limiter = shared_limiter(key, 10.0, ceiling=25.0, clock=clock, sleep=clock.sleep)
+    assert limiter.rate == 10.0  # no run registered: one share
+    add_writer(key, 10.0, 25.0)
+    add_writer(key, 10.0, 25.0)
+    assert limiter.rate == 20.0
+    add_writer(key, 10.0, 25.0)
+    assert limiter.rate == 25.0  # three shares would exceed the organization
+    for _ in range(3):
+        remove_writer(key, 10.0, 25.0)
+    assert limiter.rate == 10.0
+
+
+def test_an_explicit_rate_is_the_process_pace_whatever_the_runs() -> None:
+    settings = PortSettings.from_env({"PORT_REQUESTS_PER_SECOND": "50"}, require_credentials=False)
+    assert settings.rate_ceiling() == settings.effective_requests_per_second() == 50.0
+    derived = PortSettings.from_env({}, require_credentials=False)
+    assert derived.rate_ceiling() == 115.0

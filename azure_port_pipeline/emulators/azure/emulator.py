@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import threading
 import time
@@ -56,7 +57,7 @@ from .events import (
     event_grid_event,
     scrub,
 )
-from .faults import AzureFaults, EventDelivery
+from .faults import ARM, GRAPH, AzureFaults, EventDelivery
 from .graph import GraphQuota, GraphScope, ResourceGraph
 from .wire import ArmRequest, arm_error
 from .writes import ArmWrites, Operations
@@ -557,6 +558,7 @@ class AzureEmulator(Service):
         )
         key = f"{request.method} {template}"
         self._counters.count(key)
+        self.faults.wait_latency(GRAPH if graph else ARM)  # Azure's response time, not a fault
         principal = self.entra.authenticate(
             request.headers.get("authorization"), f"{self.base_url}/{self.tenant_id}"
         )
@@ -657,6 +659,8 @@ def serve(
     change_delay: float = DEFAULT_CHANGE_DELAY,
     events_queue: tuple[str, str] | None = None,
     events_schema: str = EVENT_GRID_SCHEMA,
+    arm_latency: float = 0.0,
+    graph_latency: float = 0.0,
 ) -> None:
     """Run the emulator in the foreground until SIGINT (Ctrl-C) or SIGTERM, then return.
 
@@ -665,9 +669,14 @@ def serve(
     write's change row is visible to Resource Graph. `events_queue`: (connection string,
     queue name) to publish an event per ARM write to, in `events_schema`; the queue is created
     if missing, before the ready line, so a wrong connection string fails at once.
+    `arm_latency` / `graph_latency`: seconds added to every ARM request / Resource Graph
+    query (see `AzureFaults.latency`), for benchmarks closer to Azure's response times.
     """
     if change_delay < 0:
         raise SystemExit("azure emulator: --change-delay must be 0 or more seconds")
+    for flag, seconds in (("--arm-latency", arm_latency), ("--graph-latency", graph_latency)):
+        if not 0 <= seconds < math.inf:
+            raise SystemExit(f"azure emulator: {flag} must be 0 or more seconds")
     if events_schema not in EVENT_SCHEMAS:
         raise SystemExit(f"azure emulator: the events schema must be one of {EVENT_SCHEMAS}")
     names = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
@@ -695,6 +704,7 @@ def serve(
         )
         emulator.event_schema = events_schema
         emulator.event_queue = events_queue
+        emulator.faults.latency(arm=arm_latency, graph=graph_latency)
         with emulator:
             events_line = ""
             if events_queue is not None:
@@ -716,5 +726,11 @@ def serve(
             )
             if events_line:
                 print(events_line, flush=True)
+            if arm_latency or graph_latency:
+                print(
+                    f"Latency added: {arm_latency:g} s to each ARM request, "
+                    f"{graph_latency:g} s to each Resource Graph query",
+                    flush=True,
+                )
             print(_client_instructions(emulator, estate, client), flush=True)
             signals.wait()

@@ -8,6 +8,13 @@ the route template alone, and the request's real path, so both
 Entra (token) routes are never faulted unless a pattern names them explicitly
 (`route="*oauth2*"`: slow and 5xx faults apply to them then).
 
+Latency is not a fault but the usual cost of a call: `latency(arm=0.15, graph=0.3)` adds
+that many seconds to every ARM request (each listing page, each GET by id, each write) and
+every Resource Graph query, never to Entra's token requests. The wait happens on the
+request's own thread (the server is threaded), so concurrent requests wait side by side, as
+they would at Azure; `latency_stats()` counts the delayed requests and the most ever in
+flight at once, so a test can check that without timing anything.
+
 Besides failing requests, faults can make ARM answer *badly*: `rewrite_page` hands a listing
 page's JSON body to a function that may return another body (a `value` holding strings,
 items without `id`, a repeated item...) or raw text that is not JSON at all, and
@@ -26,11 +33,17 @@ from __future__ import annotations
 import fnmatch
 import math
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .events import MAX_VISIBILITY_TIMEOUT
+
+#: The services `AzureFaults.latency` delays (Entra's token requests are not among them).
+ARM = "arm"
+GRAPH = "graph"
 
 #: A page rewrite: the page's JSON body in, a new JSON body or raw text/bytes out.
 PageRewrite = Callable[[dict[str, Any]], Any]
@@ -80,10 +93,12 @@ class AzureFaults:
         self._lock = threading.Lock()
         # events `reorder_events` holds back: in flight, not a fault, so `clear` keeps them
         self._held: list[dict[str, Any]] = []
+        # requests sleeping their latency now: real requests in flight, so `clear` keeps it
+        self._in_flight = 0
         self.clear()
 
     def clear(self) -> None:
-        """Remove every configured fault.
+        """Remove every configured fault, latency included (its counters start again).
 
         Events `reorder_events` was holding are not dropped (they are writes that happened):
         they go out, reversed, before the next event, or on the emulator's `flush_events()`
@@ -102,6 +117,9 @@ class AzureFaults:
             self._broken: dict[tuple[str, str], tuple[int, int]] = {}
             self._echoes: list[_Counted] = []
             self._rewrites: list[_Counted] = []
+            self._latency: dict[str, float] = {ARM: 0.0, GRAPH: 0.0}
+            self._delayed: Counter[str] = Counter()
+            self._peak_in_flight = self._in_flight
 
     # ---- configuration ------------------------------------------------------------------
     def throttle_arm(
@@ -165,6 +183,49 @@ class AzureFaults:
         """Listing this type in the subscription: `ok_pages` pages work, later ones fail."""
         with self._lock:
             self._broken[(subscription_id.lower(), resource_type.lower())] = (ok_pages, status)
+
+    def latency(self, arm: float | None = None, graph: float | None = None) -> None:
+        """Add `arm` seconds to every ARM request and `graph` seconds to every Resource Graph
+        query (None: leave that one as it is; 0: none), as Azure's own response times do
+        (a listing page takes ~0.1-0.2 s, a Graph query ~0.3 s). Entra is never delayed."""
+        values = {ARM: arm, GRAPH: graph}
+        for service, seconds in values.items():
+            if seconds is not None and not 0 <= seconds < math.inf:
+                raise ValueError(f"{service} latency must be 0 or more seconds")
+        with self._lock:
+            for service, seconds in values.items():
+                if seconds is not None:
+                    self._latency[service] = float(seconds)
+
+    def latency_stats(self) -> dict[str, Any]:
+        """The latency set and what it did since `clear()`: `delayed` requests per service,
+        `in_flight` (sleeping now) and `peak_in_flight` (most at once: >1 shows that the
+        delays of concurrent requests overlapped instead of queueing)."""
+        with self._lock:
+            return {
+                "arm_latency": self._latency[ARM],
+                "graph_latency": self._latency[GRAPH],
+                "delayed": {ARM: self._delayed[ARM], GRAPH: self._delayed[GRAPH]},
+                "in_flight": self._in_flight,
+                "peak_in_flight": self._peak_in_flight,
+            }
+
+    def wait_latency(self, service: str) -> float:
+        """Sleep `service`'s latency on the calling (request) thread, without holding the
+        lock, so other requests are served meanwhile; returns the seconds slept."""
+        with self._lock:
+            seconds = self._latency.get(service, 0.0)
+            if not seconds:
+                return 0.0
+            self._delayed[service] += 1
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            time.sleep(seconds)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        return seconds
 
     # ---- event delivery (Event Grid -> Storage Queue) ---------------------------------------
     def delay_events(self, seconds: float, times: int | None = None) -> None:

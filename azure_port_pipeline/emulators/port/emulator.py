@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
 import uuid
@@ -357,13 +358,16 @@ def _internal_error_body(error: Exception) -> dict[str, Any]:
     return {"ok": False, "error": "internal_error", "message": repr(error)}
 
 
-def serve(port: int, host: str = "127.0.0.1") -> None:
+def serve(port: int, host: str = "127.0.0.1", latency: float = 0.0) -> None:
     """Run the emulator in the foreground until SIGINT (Ctrl-C) or SIGTERM, then return
     (the `emulate port` CLI command; call it from the main thread).
 
     Credentials come from PORT_CLIENT_ID / PORT_CLIENT_SECRET; blueprints may be preloaded
-    from the JSON list in PORT_EMULATOR_BLUEPRINTS (a file path), if set.
+    from the JSON list in PORT_EMULATOR_BLUEPRINTS (a file path), if set. `latency`: seconds
+    added to each request (Port answers in tens of milliseconds; the emulator in far less).
     """
+    if not 0 <= latency < math.inf:
+        raise SystemExit("port emulator: --latency must be 0 or more seconds")
     client_id = os.environ.get("PORT_CLIENT_ID")
     client_secret = os.environ.get("PORT_CLIENT_SECRET")
     if not client_id or not client_secret:
@@ -373,10 +377,15 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
         )
     with ShutdownSignals() as signals:  # from here on, a signal is never lost
         emu = PortEmulator(client_id, client_secret, host=host, port=port)
+        emu.faults.configure(latency=latency)
         blueprints_file = os.environ.get("PORT_EMULATOR_BLUEPRINTS")
         if blueprints_file:
             with open(blueprints_file, encoding="utf-8") as fh:
                 emu.add_blueprints(json.load(fh))
         with emu:
-            print(f"Port emulator listening on {emu.base_url} (routes under /v1)", flush=True)
+            added = f"; {latency:g} s added to each request" if latency else ""
+            print(
+                f"Port emulator listening on {emu.base_url} (routes under /v1){added}",
+                flush=True,
+            )
             signals.wait()

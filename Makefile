@@ -72,6 +72,7 @@ bench: install-python
 	$(BIN)/python benchmarks/bench_port_sync.py
 	$(BIN)/python benchmarks/bench_full_sync.py
 	$(BIN)/python benchmarks/bench_incremental.py
+	$(BIN)/python benchmarks/bench_sync_process.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .dagster_home test-artifacts

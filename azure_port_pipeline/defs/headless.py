@@ -2,17 +2,24 @@
 
 The headless demo, the benchmarks and the end-to-end tests use this; it drives the very sensor
 and job the daemon would, in this process, against a real Dagster instance, for the
-`Definitions` it is given (with their resources), not the code location's.
+`Definitions` it is given (with their resources), not the code location's. Several partitions
+sync at once as the daemon's runs would (`sync_partitions`): in threads of this process, or in
+worker processes where Dagster runs cannot share one.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import multiprocessing
+import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from dagster import (
@@ -29,6 +36,7 @@ from dagster import (
 
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
+    from dagster._core.instance.ref import InstanceRef
 
 from azure_port_pipeline.defs.change_windows import INCREMENTAL_SENSOR
 from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
@@ -38,7 +46,11 @@ from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.run_health import release_dead_runs, worker_tags
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
 
+log = logging.getLogger(__name__)
+
 SYNC_COUNTS = ("created", "updated", "unchanged", "deleted", "write_failures")
+#: Runs at once when the instance has no run queue to copy (dagster.yaml's own value).
+DEFAULT_CONCURRENCY = 3
 LAYER_COUNTS = {
     "azure": ("fetched",),
     "port_entities": ("mapping_errors",),
@@ -99,9 +111,14 @@ def discover(defs: Definitions, instance: DagsterInstance) -> SensorResult | Any
 
 
 def discover_and_sync(
-    defs: Definitions, instance: DagsterInstance, log_level: str = "INFO"
+    defs: Definitions,
+    instance: DagsterInstance,
+    log_level: str = "INFO",
+    *,
+    concurrency: int | None = None,
 ) -> list[RunSummary]:
-    """What the daemon does with discovery's backfill, one partition after the other."""
+    """What the daemon does with discovery's backfill: the new partitions' syncs, a few at
+    once (see `sync_partitions`)."""
     result = discover(defs, instance)
     if not isinstance(result, SensorResult):
         return []
@@ -109,12 +126,273 @@ def discover_and_sync(
     tags = {
         key: value for request in result.run_requests or [] for key, value in request.tags.items()
     }
-    return [
-        sync_partition(
-            defs, instance, subscription_id, full_sync_run_config(), log_level, tags=tags
+    return sync_partitions(
+        defs,
+        instance,
+        new,
+        full_sync_run_config(),
+        log_level,
+        concurrency=concurrency,
+        tags=tags,
+    )
+
+
+@dataclass(frozen=True)
+class PartitionRun:
+    """One partition's run when runs differ by more than the partition: an incremental window
+    asks for an incremental run here and a full one there, each with its own config and tags."""
+
+    subscription_id: str
+    run_config: dict[str, Any] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def sync_partitions(
+    defs: Definitions,
+    instance: DagsterInstance,
+    subscription_ids: Sequence[str | PartitionRun],
+    run_config: dict[str, Any] | None = None,
+    log_level: str = "INFO",
+    *,
+    concurrency: int | None = None,
+    **kwargs: Any,
+) -> list[RunSummary]:
+    """Several partitions' syncs as the daemon runs them: a few at once, never two of one
+    subscription at once (they would race on the same scope); summaries in the input's order.
+
+    `concurrency` (None: the instance's run queue limit, see `run_queue_limit`) bounds the
+    runs in flight, as `max_concurrent_runs` bounds the daemon's. A run that raises instead of
+    failing becomes a failed summary: one partition never stops the others. `kwargs` go to
+    every `sync_partition`; a `PartitionRun`'s tags are added to `tags`. How the runs share
+    the machine (threads, worker processes, or one after the other): see `_execution_mode`.
+    Ctrl-C cancels the partitions not started yet; it is raised once the runs in flight end
+    (threads cannot be interrupted; worker processes get the Ctrl-C themselves).
+    """
+    runs = [_as_partition_run(item, run_config) for item in subscription_ids]
+    if not runs:
+        return []
+    lanes = _lanes(runs)
+    workers = min(_resolve_concurrency(instance, concurrency, len(lanes)), len(lanes))
+    mode = _execution_mode(instance, workers, kwargs)
+    # once, before any run: runs racing to fail the same dead run would each report it
+    release_dead_runs(instance)
+    kwargs = {**kwargs, "release_dead": False}
+    summaries: dict[int, RunSummary] = {}
+    if mode == "serial":
+        for lane in lanes:
+            lane_runs = [runs[index] for index in lane]
+            done = _sync_lane(defs, instance, lane_runs, log_level, kwargs)
+            summaries.update(zip(lane, done, strict=True))
+        return [summaries[index] for index in range(len(runs))]
+    with _worker_pool(mode, workers) as pool:
+        futures = {}
+        for lane in lanes:
+            lane_runs = [runs[index] for index in lane]
+            if mode == "processes":
+                work = (_sync_lane_in_process, instance.get_ref())
+            else:
+                work = (_sync_lane, defs, instance)
+            futures[pool.submit(*work, lane_runs, log_level, kwargs)] = lane
+        try:
+            for future, lane in futures.items():
+                done = _lane_result(future, [runs[index] for index in lane])
+                summaries.update(zip(lane, done, strict=True))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return [summaries[index] for index in range(len(runs))]
+
+
+ExecutionMode = Literal["serial", "threads", "processes"]
+
+
+def _execution_mode(
+    instance: DagsterInstance, workers: int, kwargs: Mapping[str, Any]
+) -> ExecutionMode:
+    """Threads where Dagster runs can share this process safely, else worker processes (the
+    run launcher's way) when the job can be rebuilt there, else one run after the other.
+
+    Two things Dagster does make threads unsafe, both seen with three runs:
+    - an in-memory (ephemeral) instance's run storage is SQLite with a shared cache, which
+      answers a concurrent writer "database table is locked" at once instead of waiting;
+    - on an instance with settings (a dagster.yaml, as `DagsterInstance.get()` has), every
+      run's start calls `logging.config.dictConfig` (`get_yaml_python_handlers`), which holds
+      logging's lock while taking every handler's, among them the event log handler another
+      run is emitting through, which waits for logging's lock (SQLAlchemy logs inside the
+      event storage): a deadlock.
+    An on-disk instance without settings (`DagsterInstance.local_temp`) has neither: its
+    SQLite waits for a busy writer, its event storage serializes this process's writers.
+    """
+    if workers <= 1:
+        return "serial"
+    if instance.is_ephemeral:
+        log.info("an in-memory instance runs one partition at a time")
+        return "serial"
+    if not instance.get_ref().settings:
+        return "threads"
+    if kwargs.get("from_code_location"):
+        return "processes"
+    log.warning(
+        "Dagster runs on an instance with settings (a dagster.yaml) cannot share a process, "
+        "and this job cannot be rebuilt in another: the partitions sync one after the other"
+    )
+    return "serial"
+
+
+@contextmanager
+def _worker_pool(mode: ExecutionMode, workers: int) -> Iterator[Executor]:
+    if mode == "processes":
+        # spawn: a fork would copy this process's threads' locks (the emulators', logging's)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            yield pool
+    else:
+        with _shared_streams(), ThreadPoolExecutor(workers, "partition-sync") as pool:
+            yield pool
+
+
+def _lane_result(future: Future[list[RunSummary]], runs: list[PartitionRun]) -> list[RunSummary]:
+    """The lane's summaries, or failed ones when its worker died (a killed process)."""
+    try:
+        return future.result()
+    except Exception as error:
+        log.error("the worker syncing %s died: %r", runs[0].subscription_id, error)
+        return [_failed_summary(run, error, 0.0) for run in runs]
+
+
+def _sync_lane(
+    defs: Definitions,
+    instance: DagsterInstance,
+    runs: list[PartitionRun],
+    log_level: str,
+    kwargs: Mapping[str, Any],
+) -> list[RunSummary]:
+    return [_guarded_sync(defs, instance, run, log_level, kwargs) for run in runs]
+
+
+def _sync_lane_in_process(
+    ref: InstanceRef, runs: list[PartitionRun], log_level: str, kwargs: Mapping[str, Any]
+) -> list[RunSummary]:
+    """A worker process's lane, with what a run launcher's worker has: the code location's
+    definitions and the instance reopened from its ref (SQLite storages are made for several
+    processes: WAL, busy timeouts)."""
+    from azure_port_pipeline.definitions import defs as code_location
+
+    with DagsterInstance.from_ref(ref) as instance:
+        return _sync_lane(code_location(), instance, runs, log_level, kwargs)
+
+
+def run_queue_limit(instance: DagsterInstance) -> int | None:
+    """The daemon's `max_concurrent_runs` on this instance (dagster.yaml `concurrency.runs`;
+    -1: no limit), None when the instance has no run queue (an ephemeral one)."""
+    try:
+        queue = instance.get_concurrency_config().run_queue_config
+    except Exception:  # an instance without settings to read: the default applies
+        return None
+    return queue.max_concurrent_runs if queue is not None else None
+
+
+def _resolve_concurrency(instance: DagsterInstance, asked: int | None, lanes: int) -> int:
+    """The caller's bound, else the daemon's, so a headless sync loads Azure, Port and SQLite
+    no more than the daemon would."""
+    if asked is not None:
+        if asked < 1:
+            raise ValueError(f"concurrency must be at least 1, not {asked}")
+        return asked
+    limit = run_queue_limit(instance)
+    if limit is None:
+        return DEFAULT_CONCURRENCY
+    if limit < 0:  # the user lifted the daemon's limit
+        return max(lanes, 1)
+    return max(limit, 1)  # 0 pauses the daemon's queue; an explicit sync still runs, serially
+
+
+def _as_partition_run(item: str | PartitionRun, run_config: dict[str, Any] | None) -> PartitionRun:
+    if isinstance(item, PartitionRun):
+        return item
+    return PartitionRun(item, run_config)
+
+
+def _lanes(runs: Sequence[PartitionRun]) -> list[list[int]]:
+    """Indexes of the runs, one lane per subscription: a lane's runs go one after the other."""
+    lanes: dict[str, list[int]] = {}
+    for index, run in enumerate(runs):
+        lanes.setdefault(run.subscription_id, []).append(index)
+    return list(lanes.values())
+
+
+def _guarded_sync(
+    defs: Definitions,
+    instance: DagsterInstance,
+    run: PartitionRun,
+    log_level: str,
+    kwargs: Mapping[str, Any],
+) -> RunSummary:
+    """`sync_partition`, with an exception (a storage error, a bug) turned into a failed
+    summary: the caller reports it with the other runs instead of losing them all."""
+    started = time.monotonic()
+    options = dict(kwargs)
+    if run.tags:
+        options["tags"] = {**(options.get("tags") or {}), **run.tags}
+    try:
+        return sync_partition(
+            defs, instance, run.subscription_id, run.run_config, log_level, **options
         )
-        for subscription_id in new
-    ]
+    except Exception as error:
+        log.exception("the sync of %s raised instead of failing", run.subscription_id)
+        return _failed_summary(run, error, time.monotonic() - started)
+
+
+def _failed_summary(run: PartitionRun, error: BaseException, seconds: float) -> RunSummary:
+    return RunSummary(
+        subscription_id=run.subscription_id,
+        success=False,
+        seconds=round(seconds, 2),
+        totals=dict.fromkeys(("fetched", "mapping_errors", *SYNC_COUNTS), 0),
+        error=f"raised {type(error).__name__}: {' '.join(str(error).split())[:500]}",
+    )
+
+
+class _SharedStream(io.TextIOBase):
+    """Writes through to the stream it wraps, but has no file descriptor."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")
+
+
+@contextmanager
+def _shared_streams() -> Iterator[None]:
+    """stdout and stderr without a file descriptor while runs execute in threads.
+
+    Dagster captures a run's output by pointing file descriptors 1 and 2 at the run's log file
+    (os.dup2) and back at the end: process-wide, so runs in threads would swap each other's
+    descriptors and leave stdout pointing at some run's log file for good. Given a stream
+    without a descriptor, Dagster leaves the descriptors alone (its path for test runners'
+    streams): output goes to the terminal; the runs' events and logs are in the event log as
+    always, only their raw stdout/stderr file stays empty.
+    """
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _SharedStream(saved[0]), _SharedStream(saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 @dataclass
@@ -180,6 +458,7 @@ def sync_partition(
     asset_selection: Sequence[AssetKey] | None = None,
     tags: dict[str, str] | None = None,
     from_code_location: bool = False,
+    release_dead: bool = True,
 ) -> RunSummary:
     """Runs one partition's sync the way the run launcher does, and keeps only its figures.
 
@@ -190,7 +469,8 @@ def sync_partition(
     """
     defs.resolve_job_def(SYNC_JOB)  # fail early, by name, if the job is missing
     # No daemon watches headless runs: a run killed earlier would keep its pool slots forever.
-    release_dead_runs(instance)
+    if release_dead:
+        release_dead_runs(instance)
     started = time.monotonic()
     with _sync_job(defs, from_code_location) as job:
         if asset_selection:

@@ -44,6 +44,12 @@ class PipelineSettings(BaseSettings):
     discovery_seconds: int | None = Field(default=None, gt=0)
     # how often the `azure_events` sensor reads the events queue (when one is configured)
     events_seconds: int = Field(default=10, ge=1, le=3600)
+    headless_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="runs `azure-port-pipeline sync` and the headless demo run at once; None: "
+        "the instance's max_concurrent_runs, as the daemon",
+    )
     autostart: bool = True
     storage_url: str | None = None
     identifier_policy: IdentifierPolicy = Field(

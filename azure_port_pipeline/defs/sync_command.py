@@ -2,8 +2,9 @@
 
 It does what a user would otherwise click through: discover the subscriptions (adding the
 partitions Dagster needs), then run the code location's sync job for each on the instance in
-`$DAGSTER_HOME`, so the runs show in the UI like any other. It prints one line per subscription
-and exits non-zero when a run or a check failed.
+`$DAGSTER_HOME`, so the runs show in the UI like any other, as many at once as the daemon would
+run them (`max_concurrent_runs`, or `AZURE_PORT_HEADLESS_CONCURRENCY`). It prints one line per
+subscription and exits non-zero when a run or a check failed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from azure_port_pipeline.defs.assets import KindAssetKeys
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.change_windows import WindowSettings, evaluate_window
 from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
-from azure_port_pipeline.defs.headless import RunSummary, format_runs, sync_partition
+from azure_port_pipeline.defs.headless import (
+    PartitionRun,
+    RunSummary,
+    format_runs,
+    sync_partitions,
+)
 from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.profiles import active_profile
@@ -74,18 +80,20 @@ def run_sync(
         targets = _targets(subscriptions, names)
         if mode == "incremental":
             return _sync_window(defs, settings, instance, targets, log_level)
-        summaries = [
-            sync_partition(
-                defs,
-                instance,
-                subscription_id,
-                log_level=log_level,
-                asset_selection=selection,
-                tags={MODE_TAG: mode, SUBSCRIPTION_NAME_TAG: names[subscription_id]},
-                from_code_location=True,
-            )
+        runs = [
+            PartitionRun(subscription_id, tags={SUBSCRIPTION_NAME_TAG: names[subscription_id]})
             for subscription_id in targets
         ]
+        summaries = sync_partitions(
+            defs,
+            instance,
+            runs,
+            log_level=log_level,
+            concurrency=settings.headless_concurrency,
+            asset_selection=selection,
+            tags={MODE_TAG: mode},
+            from_code_location=True,
+        )
     return SyncOutcome(summaries)
 
 
@@ -105,18 +113,18 @@ def _sync_window(
         tick = evaluate_window(instance, None, reader, window, subscriptions=targets)
     if tick.error:
         raise SyncCommandError(f"cannot read the change window: {tick.error}")
-    summaries = [
-        sync_partition(
-            defs,
-            instance,
-            request.partition_key or "",
-            request.run_config,
-            log_level,
-            tags=dict(request.tags),
-            from_code_location=True,
-        )
+    runs = [
+        PartitionRun(request.partition_key or "", request.run_config, dict(request.tags))
         for request in tick.requests
     ]
+    summaries = sync_partitions(
+        defs,
+        instance,
+        runs,
+        log_level=log_level,
+        concurrency=settings.headless_concurrency,
+        from_code_location=True,
+    )
     return SyncOutcome(summaries, window=tick.summary())
 
 

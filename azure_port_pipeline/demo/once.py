@@ -25,7 +25,7 @@ from azure_port_pipeline.defs.headless import (
     incremental_window,
     runs_frame,
     sensor_tick,
-    sync_partition,
+    sync_partitions,
 )
 from azure_port_pipeline.defs.jobs import MODE_TAG
 from azure_port_pipeline.defs.settings import PipelineSettings
@@ -49,15 +49,21 @@ def run_once(env: DemoEnvironment) -> int:
         DagsterInstance.local_temp(home) as instance,
     ):
         print("First sync (subscriptions found by the discovery sensor):")
-        first = discover_and_sync(defs, instance, log_level="WARNING")
+        first = discover_and_sync(
+            defs, instance, log_level="WARNING", concurrency=settings.headless_concurrency
+        )
         print_table(first)
         problems = verify(env, expected, first)
 
         changes = change_estate(env.azure, random.Random(1), count=12)
         print(f"\nAzure changed: {changes.describe()}. Full resync:")
-        second = [
-            sync_partition(defs, instance, s.subscription_id, log_level="WARNING") for s in first
-        ]
+        second = sync_partitions(
+            defs,
+            instance,
+            [s.subscription_id for s in first],
+            log_level="WARNING",
+            concurrency=settings.headless_concurrency,
+        )
         print_table(second)
         problems += verify(env, expected, second)
         problems += _net_effect_problems(changes, second)

@@ -20,9 +20,9 @@ from azure_port_pipeline.defs.headless import (
     incremental_window,
 )
 from azure_port_pipeline.defs.incremental import CHANGE_KEY
-from azure_port_pipeline.defs.snapshot_store import read_snapshot
 from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.settings import PipelineSettings
+from azure_port_pipeline.defs.snapshot_store import read_snapshot
 from azure_port_pipeline.defs.watermarks import Watermarks
 from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_resources
 from azure_port_pipeline.mapping import unescape_identifier

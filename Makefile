@@ -67,12 +67,15 @@ demo-node:
 soak: install-python  # the fault campaign, hundreds of seeded runs; prints the counts
 	$(BIN)/python -m azure_port_pipeline_tests.defs.fault_campaign --runs $(RUNS)
 
+# Every benchmark at a size that finishes in a few minutes; run a script alone for the big sizes
+# (each one's --help: bench_full_sync.py with no flags is the 100k estate, --realistic adds
+# Azure's and Port's latency and Port's organization limit).
 bench: install-python
 	$(BIN)/python benchmarks/bench_mapping.py
-	$(BIN)/python benchmarks/bench_port_sync.py
-	$(BIN)/python benchmarks/bench_full_sync.py
-	$(BIN)/python benchmarks/bench_incremental.py
+	$(BIN)/python benchmarks/bench_port_sync.py --entities 5000
 	$(BIN)/python benchmarks/bench_sync_process.py
+	$(BIN)/python benchmarks/bench_full_sync.py --resources 16000 --subscriptions 3
+	$(BIN)/python benchmarks/bench_incremental.py --resources 10000 --subscriptions 3
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .dagster_home test-artifacts

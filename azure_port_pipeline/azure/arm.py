@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import orjson
 from azure.core.exceptions import (
     ClientAuthenticationError,
     ServiceRequestError,
@@ -157,7 +158,8 @@ def is_storm(err: ArmRequestError) -> bool:
 
 def _json(url: str, response: HttpResponse) -> dict[str, Any]:
     try:
-        body = response.json()
+        # orjson: a listing page of 1,000 resources parses several times faster than with json
+        body = orjson.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         kind = response.headers.get("content-type") or "no content type"
         raise ArmRequestError(

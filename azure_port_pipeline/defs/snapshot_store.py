@@ -30,6 +30,8 @@ COMPRESS_LEVEL = 1
 """Measured on 10k generated resources: orjson with level 1 writes a snapshot about 4x faster
 than `json` with level 5, for files about 30% larger (still about 150 bytes a resource)."""
 DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS
+CHUNK_ROWS = 1000
+"""Rows compressed per call: one call a row costs zlib's per-call overhead 10,000 times."""
 
 
 class SnapshotStore(ConfigurableResource):
@@ -63,9 +65,14 @@ def write_snapshot(path: UPath, snapshot: RawSnapshot | EntitySnapshot) -> None:
         path.open("wb") as raw,
         gzip.open(raw, "wb", compresslevel=COMPRESS_LEVEL) as out,
     ):
-        out.write(orjson.dumps(snapshot.header(), option=DUMP_OPTIONS) + b"\n")
+        lines = [orjson.dumps(snapshot.header(), option=DUMP_OPTIONS)]
         for row in snapshot.rows():
-            out.write(orjson.dumps(row, option=DUMP_OPTIONS) + b"\n")
+            lines.append(orjson.dumps(row, option=DUMP_OPTIONS))
+            if len(lines) >= CHUNK_ROWS:
+                out.write(b"\n".join(lines) + b"\n")
+                lines.clear()
+        if lines:
+            out.write(b"\n".join(lines) + b"\n")
 
 
 def read_snapshot(path: UPath) -> RawSnapshot | EntitySnapshot:

@@ -153,6 +153,36 @@ def test_a_failing_partition_leaves_the_others_synced(disk_pipeline: Pipeline) -
     assert runs[clean].status == runs[forbidden].status == DagsterRunStatus.SUCCESS
 
 
+@pytest.mark.e2e
+def test_three_runs_at_once_never_exceed_the_organizations_limit(disk_pipeline: Pipeline) -> None:
+    """Port enforces an organization limit of 60 requests per 2 s; the pipeline is told the
+    organization allows 20/s. Three runs share one process's limiter (a share each, 20/s in
+    all): none of their requests is refused, however their writes interleave."""
+    pipeline = disk_pipeline
+    pipeline.port.faults.configure(rate_limit=60, rate_window=2.0)  # 20/s + one second's burst
+    resources = emulator_resources(
+        EmulatorEndpoints.of(pipeline.azure, pipeline.port),
+        CREDENTIALS,
+        installation_id="e2e",
+        azure_options=FAST_AZURE,
+        port_options={"organization_requests_per_second": 20.0, "concurrent_writers": 3},
+    )
+    defs = build_definitions(settings=SETTINGS, resources=resources)
+    discover(defs, pipeline.instance)
+    pipeline.port.reset_counters()
+
+    summaries = sync_partitions(
+        defs, pipeline.instance, pipeline.enabled_subscriptions, log_level="ERROR", concurrency=3
+    )
+
+    assert all(s.success and not s.failed_checks for s in summaries), summaries
+    peaks = pipeline.port.peaks()
+    assert peaks["rate_limited"] == 0, peaks
+    assert peaks["peak_requests_per_window"] <= 60, peaks
+    stats = [pipeline.instance.get_run_stats(run.run_id) for run in pipeline.instance.get_runs()]
+    assert max(s.start_time for s in stats) < min(s.end_time for s in stats)
+
+
 def test_runs_are_bounded_ordered_one_per_subscription_and_a_raise_is_a_failed_summary(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

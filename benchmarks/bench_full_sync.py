@@ -173,15 +173,24 @@ def main() -> None:
     from dagster import DagsterInstance
 
     from azure_port_pipeline.defs.factory import build_definitions
-    from azure_port_pipeline.defs.headless import discover_and_sync, sync_partitions
+    from azure_port_pipeline.defs.headless import (
+        DEFAULT_CONCURRENCY,
+        discover_and_sync,
+        run_queue_limit,
+        sync_partitions,
+    )
     from azure_port_pipeline.defs.settings import PipelineSettings
     from azure_port_pipeline.demo.environment import emulator_resources
 
     port_options = None if args.realistic else UNPACED
     resources = emulator_resources(endpoints, credentials, port_options=port_options)
-    budget = port_budget(args, resources["port"].settings().effective_requests_per_second())
+    settings = resources["port"].settings()
     defs = build_definitions(settings=PipelineSettings.from_env({}), resources=resources)
     with tempfile.TemporaryDirectory() as home, DagsterInstance.local_temp(home) as instance:
+        # one limiter here, a share per run in flight (run_queue_limit of them), up to its ceiling
+        runs = run_queue_limit(instance) or DEFAULT_CONCURRENCY
+        pace = min(settings.effective_requests_per_second() * runs, settings.rate_ceiling())
+        budget = port_budget(args, pace)
         started = time.monotonic()
         first = discover_and_sync(defs, instance, log_level="WARNING")
         first_seconds = time.monotonic() - started

@@ -5,10 +5,11 @@ entity relates to the subscription's: targets first), kinds that do not depend o
 concurrently, at most `concurrency` at once, all sharing the process's Port budget. Each kind
 keeps its own `port_sync/<kind>` materialization, metadata and checks.
 
-The entities come from this run's `azure_read` (the `path` of this run's materializations);
-in a run that writes without reading (one sync asset materialized alone), from the latest
-stored snapshot. The deletion guard judges the whole subscription from the entity snapshots
-of this run (keys only, read only when something would be deleted).
+The entities come from this run's `azure_read` (the `path` of this run's materializations, or
+of the run it re-executes from its failure); in a run that writes without reading (one sync
+asset materialized alone), from the latest stored snapshot. The deletion guard judges the
+whole subscription from the entity snapshots of this run (keys only, read only when something
+would be deleted).
 
 A kind that cannot be written (an outage of Port, or Port not taking its writes in an
 incremental run) does not stop the others; the kinds related to it wait for the next run, and
@@ -41,6 +42,7 @@ from upath import UPath
 from azure_port_pipeline.defs.assets import (
     CHECK_COUNTS,
     CHECK_WRITE_FAILURES,
+    ENTITIES_GROUP,
     SYNC_GROUP,
     WRITE_STEP,
     KindAssetKeys,
@@ -63,6 +65,8 @@ from azure_port_pipeline.mapping import PortAppConfig, ResourceMapping
 
 DEFAULT_WRITE_CONCURRENCY = 4
 """Kinds of one subscription written at once; the Port budget is shared by all of them."""
+MAX_ANCESTORS = 20
+"""Re-executions followed back: more than Dagster's run retries ever chain."""
 
 
 @dataclass
@@ -267,19 +271,36 @@ class _KindWriter:
 
 
 def _entity_paths_of_run(context: AssetExecutionContext) -> dict[AssetKey, str]:
-    """Where this run's `azure_read` stored each kind's entities (materializations' `path`)."""
-    records = context.instance.get_records_for_run(
-        run_id=context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
-    ).records
+    """Where this run's `azure_read` stored each kind's entities (materializations' `path`).
+
+    A run re-executed from its failure (Dagster's run retries do that) does not run
+    `azure_read` again when it had succeeded: the snapshots it read then, in the run this one
+    retries (or that one's parent, ...), are this run's. The newest run's win.
+    """
     paths: dict[AssetKey, str] = {}
-    for record in records:
-        materialization = record.asset_materialization
-        if materialization is None or materialization.partition != context.partition_key:
-            continue
-        path = materialization.metadata.get("path")
-        if path is not None and materialization.asset_key.path[0] == "port_entities":
-            paths[materialization.asset_key] = str(path.value)
+    for run_id in reversed(_run_and_ancestors(context)):
+        records = context.instance.get_records_for_run(
+            run_id=run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+        for record in records:
+            materialization = record.asset_materialization
+            if materialization is None or materialization.partition != context.partition_key:
+                continue
+            path = materialization.metadata.get("path")
+            if path is not None and materialization.asset_key.path[0] == ENTITIES_GROUP:
+                paths[materialization.asset_key] = str(path.value)
     return paths
+
+
+def _run_and_ancestors(context: AssetExecutionContext) -> list[str]:
+    """This run's id, then the run it re-executes, and so on (newest first)."""
+    run_ids = [context.run.run_id]
+    parent = context.run.parent_run_id
+    while parent and parent not in run_ids and len(run_ids) < MAX_ANCESTORS:
+        run_ids.append(parent)
+        stored = context.instance.get_run_by_id(parent)
+        parent = stored.parent_run_id if stored else None
+    return run_ids
 
 
 def _latest_path(context: AssetExecutionContext, key: AssetKey) -> str | None:

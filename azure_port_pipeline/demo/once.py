@@ -44,14 +44,15 @@ def run_once(env: DemoEnvironment) -> int:
         configured_mapping(settings), resources["azure"].settings(), settings.identifier_policy
     )
     events_queue, env.azure.event_queue = env.azure.event_queue, None  # the event round's
+    # One run at a time unless asked: the emulators serve from this very process, and --once
+    # is a check of the catalog, not a benchmark (bench_sync_process.py measures concurrency).
+    concurrency = settings.headless_concurrency or 1
     with (
         tempfile.TemporaryDirectory(prefix="azure-port-demo-home-") as home,
         DagsterInstance.local_temp(home) as instance,
     ):
         print("First sync (subscriptions found by the discovery sensor):")
-        first = discover_and_sync(
-            defs, instance, log_level="WARNING", concurrency=settings.headless_concurrency
-        )
+        first = discover_and_sync(defs, instance, log_level="WARNING", concurrency=concurrency)
         print_table(first)
         problems = verify(env, expected, first)
 
@@ -62,7 +63,7 @@ def run_once(env: DemoEnvironment) -> int:
             instance,
             [s.subscription_id for s in first],
             log_level="WARNING",
-            concurrency=settings.headless_concurrency,
+            concurrency=concurrency,
         )
         print_table(second)
         problems += verify(env, expected, second)

@@ -9,11 +9,11 @@ RUNS ?= 200
 UI_PORT ?= 3000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-python install-node install-chromium test test-fast lint demo demo-once soak \
+.PHONY: install install-python install-node install-chromium install-postgres test test-fast lint demo demo-once soak \
 	demo-node \
 	bench clean
 
-install: install-python install-node install-chromium
+install: install-python install-node install-chromium install-postgres
 
 install-python: $(VENV)/.installed
 
@@ -40,12 +40,24 @@ install-chromium:
 			--no-install-recommends chromium fonts-liberation >/dev/null; \
 	fi
 
+# Debian's PostgreSQL server binaries (initdb, pg_ctl): the tests of the Postgres instance start
+# a throwaway server of their own on a free port (the cluster the package may create on 5432 is
+# not used). Installed only when missing; needs root, or sudo.
+install-postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		echo "Installing Debian's postgresql for the tests of the Postgres instance"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq >/dev/null && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends postgresql >/dev/null; \
+	fi
+
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -n 2 --dist worksteal
 
-test-fast: install-python install-node  # no e2e test, so no browser
+test-fast: install-python install-node install-postgres  # no e2e test, so no browser
 	$(BIN)/pytest -n 2 --dist worksteal -m "not e2e"
 
 lint: install-python

@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_sync(commands)
     _add_emulate(commands)
     _add_demo(commands)
+    _add_instance(commands)
+    _add_doctor(commands)
     return parser
 
 
@@ -197,6 +199,64 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     demo.set_defaults(handler=_run_demo)
 
 
+def _add_instance(commands: argparse._SubParsersAction) -> None:
+    instance = commands.add_parser(
+        "instance",
+        help="write the Dagster instance settings (dagster.yaml) into DAGSTER_HOME",
+        description="Write DIR/dagster.yaml: the project's instance settings with SQLite "
+        "storage, or Postgres storage (runs, event logs, schedules) when DAGSTER_PG_URL, or "
+        "DAGSTER_PG_HOST with DAGSTER_PG_PORT (default 5432), DAGSTER_PG_USERNAME, "
+        "DAGSTER_PG_PASSWORD and DAGSTER_PG_DB, are set. The file refers to the variables "
+        "(Dagster reads them at start), never holds their values; prints the storage chosen.",
+        formatter_class=_HELP,
+    )
+    instance.add_argument(
+        "--home", metavar="DIR", help="the DAGSTER_HOME to write to (default: $DAGSTER_HOME)"
+    )
+    instance.add_argument(
+        "--force", action="store_true", help="replace a different dagster.yaml already there"
+    )
+    instance.set_defaults(handler=_run_instance)
+
+
+def _add_doctor(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this deployment's configuration end to end (read-only)",
+        description="Check the settings, the mapping, Azure and Port credentials, the "
+        "subscriptions, Port's blueprints, the Dagster instance in $DAGSTER_HOME, snapshot "
+        "storage and the events queue: one line per check with a fix hint; exit 1 if a check "
+        "failed (2: bad usage). Nothing is created or changed, except a probe file written "
+        "to snapshot storage and deleted.",
+        formatter_class=_HELP,
+    )
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,  # defs.doctor.findings.DEFAULT_SECONDS (not imported: --help stays fast)
+        metavar="SECONDS",
+        help="deadline of each check (a host that does not answer fails its check)",
+    )
+    doctor.set_defaults(handler=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    if not 0 < args.timeout <= 3600:  # also refuses nan and inf
+        print(
+            "azure-port-pipeline doctor: error: --timeout must be 0 < SECONDS <= 3600",
+            file=sys.stderr,
+        )
+        return 2
+    import logging
+
+    from azure_port_pipeline.defs.doctor import run_doctor
+
+    # each check says what failed on its line; the SDKs' own warnings would say it twice
+    logging.getLogger("azure").setLevel(logging.ERROR)
+    report = run_doctor(seconds=args.timeout, on_result=lambda r: print(r.line(), flush=True))
+    return report.exit_code
+
+
 def _run_map(args: argparse.Namespace) -> int:
     from azure_port_pipeline.defs.settings import PipelineSettings, PipelineSettingsError
     from azure_port_pipeline.mapping import MappingConfigError
@@ -284,6 +344,39 @@ def _run_demo(args: argparse.Namespace) -> int:
     from azure_port_pipeline.demo import run_demo
 
     return run_demo(args)
+
+
+def _run_instance(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from azure_port_pipeline.defs.instance_config import (
+        INSTANCE_FILE,
+        InstanceConfigError,
+        instance_yaml,
+        write_instance,
+    )
+
+    home = args.home or os.environ.get("DAGSTER_HOME")
+    try:
+        if not home:
+            raise InstanceConfigError("no --home DIR given and DAGSTER_HOME is not set")
+        path = Path(home).expanduser().resolve() / INSTANCE_FILE
+        if (
+            not args.force
+            and path.is_file()
+            and path.read_text(encoding="utf-8") != instance_yaml(os.environ)
+        ):
+            raise InstanceConfigError(
+                f"{path} exists with other settings; --force replaces it (keep a copy of "
+                "any change of your own)"
+            )
+        storage = write_instance(path.parent, os.environ)
+    except (InstanceConfigError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: runs, event logs and schedules in {storage.summary}")
+    return 0
 
 
 if __name__ == "__main__":

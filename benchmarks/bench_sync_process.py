@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def serve_emulators(args: argparse.Namespace, pipe: Any) -> None:
                     "port": dict(env.port.counters),
                     "entities": env.port.entity_count(),
                     "catalog": _catalog_digest(env.port.entities()),
+                    "cpu": time.process_time(),  # every thread of both emulators
                 }
             )
             env.azure.reset_counters()
@@ -73,6 +75,10 @@ class SyncTiming:
     exit_code: int
     counts: dict[str, Any]
     output: str
+    cpu: float
+    """CPU seconds (user + system) of the sync process and every process it started."""
+    emulator_cpu: float
+    """CPU seconds of the emulators while they served this sync."""
 
     @property
     def port_writes(self) -> int:
@@ -84,7 +90,10 @@ class SyncTiming:
         return (
             f"  {self.label:<28} {self.seconds:7.1f} s   exit {self.exit_code}   "
             f"entities {self.counts['entities']:,}   Azure requests {azure:,}   "
-            f"Port requests {port:,} (writes {self.port_writes:,})"
+            f"Port requests {port:,} (writes {self.port_writes:,})\n"
+            f"  {'':<28} CPU: pipeline {self.cpu:.1f} s, emulators {self.emulator_cpu:.1f} s "
+            f"(on {os.cpu_count()} cores: at least "
+            f"{(self.cpu + self.emulator_cpu) / (os.cpu_count() or 1):.1f} s of wall time)"
         )
 
 
@@ -128,9 +137,13 @@ def sync_environment(variables: dict[str, str], home: Path) -> dict[str, str]:
     return {**env, **variables, "DAGSTER_HOME": str(home)}
 
 
-def timed_sync(label: str, env: dict[str, str], pipe: Any) -> SyncTiming:
+def timed_sync(label: str, env: dict[str, str], pipe: Any, emulator_cpu: float) -> SyncTiming:
     """One `azure-port-pipeline sync` from start to exit; its session (the run workers it
-    starts included) is killed if it overruns or this benchmark is interrupted."""
+    starts included) is killed if it overruns or this benchmark is interrupted.
+
+    Its CPU is sampled from /proc for every process of its session (run workers forked by a
+    fork server are nobody's waited-for children); `emulator_cpu` is the emulators' CPU clock
+    before it started."""
     started = time.monotonic()
     process = subprocess.Popen(
         [str(CLI), "sync"],
@@ -141,26 +154,73 @@ def timed_sync(label: str, env: dict[str, str], pipe: Any) -> SyncTiming:
         text=True,
         start_new_session=True,
     )
+    sampler = SessionCpu(process.pid)
     try:
         output, _ = process.communicate(timeout=SYNC_TIMEOUT_SECONDS)
     finally:
+        sampler.stop()
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     seconds = time.monotonic() - started
     pipe.send("counters")
-    return SyncTiming(label, seconds, process.returncode, pipe.recv(), output)
+    counts = pipe.recv()
+    return SyncTiming(
+        label,
+        seconds,
+        process.returncode,
+        counts,
+        output,
+        sampler.seconds,
+        counts["cpu"] - emulator_cpu,
+    )
+
+
+class SessionCpu:
+    """CPU seconds of every process in a session, sampled every 50 ms from /proc (each
+    process's own user + system time at its last sample: a process that exits between two
+    samples loses at most 50 ms)."""
+
+    def __init__(self, session: int) -> None:
+        self._session = session
+        self._seen: dict[int, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_done, daemon=True)
+        self._thread.start()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self._seen.values())
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample_until_done(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        while not self._done.wait(0.05):
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                except OSError:
+                    continue
+                fields = stat[stat.rindex(")") + 2 :].split()
+                if int(fields[3]) == self._session:  # field 6 of stat: the session id
+                    pid = int(entry.name)
+                    self._seen[pid] = (int(fields[11]) + int(fields[12])) / tick
 
 
 def one_round(args: argparse.Namespace) -> tuple[SyncTiming, SyncTiming]:
     """Fresh emulators and a fresh instance; a first sync, then one with nothing changed."""
     with running_emulators(args) as (pipe, variables), fresh_dagster_home() as home:
         pipe.send("counters")  # start from zero: nothing of the emulators' own start-up
-        pipe.recv()
+        start = pipe.recv()
         env = sync_environment(variables, home)
-        first = timed_sync("first sync", env, pipe)
-        second = timed_sync("second sync (no change)", env, pipe)
+        first = timed_sync("first sync", env, pipe, start["cpu"])
+        second = timed_sync("second sync (no change)", env, pipe, first.counts["cpu"])
     return first, second
 
 

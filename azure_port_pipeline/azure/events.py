@@ -408,6 +408,16 @@ class EventQueue:
                 batch.ignored.append(receipt)
         return batch
 
+    def message_count(self) -> int:
+        """The queue's approximate message count (Get Queue Properties): proves the queue
+        exists and answers without receiving, so hiding, any message."""
+        self._check_open()
+        try:
+            properties = self._client.get_queue_properties(timeout=self._server_timeout)
+        except AzureError as err:
+            raise self._unavailable(self.queue_name, "reading its properties", err) from None
+        return int(properties.approximate_message_count or 0)
+
     def delete(self, receipts: Iterable[Receipt]) -> DeleteOutcome:
         """Delete received messages; a stale receipt is counted as expired, not raised.
 

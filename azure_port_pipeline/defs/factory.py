@@ -132,7 +132,6 @@ def _resources(settings: PipelineSettings, given: Mapping[str, Any]) -> dict[str
     """Given resources win; the rest come from the environment (only when not given)."""
     resources: dict[str, Any] = {
         "sync_options": SyncOptions(),
-        SNAPSHOTS: SnapshotStore(base_path=settings.storage_url),
         **given,
     }
     if "azure" not in resources:
@@ -141,4 +140,6 @@ def _resources(settings: PipelineSettings, given: Mapping[str, Any]) -> dict[str
         resources["port"] = PortResource.from_env()
     if "events_queue" not in resources:
         resources["events_queue"] = EventQueueResource.from_env()
+    if SNAPSHOTS not in resources:  # an account URL signs in with the pipeline's Azure credential
+        resources[SNAPSHOTS] = SnapshotStore.from_settings(settings, azure=resources["azure"])
     return resources

@@ -6,24 +6,25 @@ from __future__ import annotations
 from typing import TypeVar
 
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter
-from upath import UPath
 
-from azure_port_pipeline.defs.snapshot_store import read_snapshot
+from azure_port_pipeline.defs.snapshot_store import SnapshotStore
 from azure_port_pipeline.defs.snapshots import EntitySnapshot, RawSnapshot
 
 T = TypeVar("T", RawSnapshot, EntitySnapshot)
 
 
-def previous_snapshot(context: AssetExecutionContext, key: AssetKey, kind: type[T]) -> T | None:
+def previous_snapshot(
+    context: AssetExecutionContext, key: AssetKey, kind: type[T], store: SnapshotStore
+) -> T | None:
     """What this asset stored for this subscription last time (its materialization's path)."""
     result = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]), limit=1
     )
     for record in result.records:
         path = record.asset_materialization.metadata.get("path")
-        if path is None or not UPath(str(path.value)).exists():
+        if path is None or not store.exists(str(path.value)):
             return None
-        snapshot = read_snapshot(UPath(str(path.value)))
+        snapshot = store.read(str(path.value))
         return snapshot if isinstance(snapshot, kind) else None
     return None
 

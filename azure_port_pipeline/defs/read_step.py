@@ -182,7 +182,7 @@ class _KindReader:
             if keys.raw in self.selected:
                 self._read_raw(entry, keys, result)
             else:  # mapping alone: from what the raw asset stored last
-                result.raw = previous_snapshot(self.context, keys.raw, RawSnapshot)
+                result.raw = previous_snapshot(self.context, keys.raw, RawSnapshot, self.snapshots)
                 if result.raw is None:
                     raise RuntimeError(f"no stored {keys.raw.to_user_string()} to map from")
             if keys.entities in self.selected:
@@ -198,10 +198,12 @@ class _KindReader:
             if self.sync_options.mode == "full":
                 snapshot = listed(reader, entry, subscription_id, self.sync_options.mode)
                 if reads_changes(entry):
-                    carry_changes(previous_snapshot(context, keys.raw, RawSnapshot), snapshot)
+                    carry_changes(
+                        previous_snapshot(context, keys.raw, RawSnapshot, self.snapshots), snapshot
+                    )
             else:
                 changes = changes_of(self.sync_options, subscription_id)
-                previous = previous_snapshot(context, keys.raw, RawSnapshot)
+                previous = previous_snapshot(context, keys.raw, RawSnapshot, self.snapshots)
                 snapshot = brought_forward(reader, entry, subscription_id, previous, changes)
             counters = reader.counters
         result.raw_seconds = round(time.monotonic() - started, 3)
@@ -226,7 +228,7 @@ class _KindReader:
         started = time.monotonic()
         previous, in_port = None, False
         if raw.mode != "full":
-            previous = previous_snapshot(context, keys.entities, EntitySnapshot)
+            previous = previous_snapshot(context, keys.entities, EntitySnapshot, self.snapshots)
             in_port = previous is not None and written_to_port(context, keys.entities, keys.sync)
         snapshot = mapped(entry, raw, previous, in_port, self.policy)
         result.mapping_seconds = round(time.monotonic() - started, 3)

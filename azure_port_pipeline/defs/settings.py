@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from azure_port_pipeline import envsettings
@@ -52,6 +52,20 @@ class PipelineSettings(BaseSettings):
     )
     autostart: bool = True
     storage_url: str | None = None
+    # credentials of an Azure Blob `storage_url` (az://container/prefix): one of the two
+    storage_connection_string: SecretStr | None = Field(
+        default=None, description="the storage account's connection string (a secret)"
+    )
+    storage_account_url: str | None = Field(
+        default=None,
+        description="https://<account>.blob.core.windows.net, signed in with the pipeline's "
+        "Azure credential (AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET)",
+    )
+    storage_ca_bundle: str | None = Field(
+        default=None, description="PEM file trusted for the storage account; None: the system's"
+    )
+    storage_timeout: float = Field(default=30.0, gt=0, le=600, description="seconds per try")
+    storage_retries: int = Field(default=3, ge=0, le=10, description="retries of a blob call")
     identifier_policy: IdentifierPolicy = Field(
         default=IdentifierPolicy.ESCAPE,
         description="escape: rewrite characters Port rejects reversibly; port: Port's behaviour",
@@ -75,6 +89,24 @@ class PipelineSettings(BaseSettings):
             raise ValueError("must be a cron expression of 5 fields, such as '0 2 * * *'")
         return value.strip() if value is not None else None
 
+    @field_validator("storage_account_url")
+    @classmethod
+    def _account_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith("https://"):
+            raise ValueError("must be an https:// URL (bearer tokens are sent over HTTPS only)")
+        return value.rstrip("/") if value is not None else None
+
+    @model_validator(mode="after")
+    def _blob_credential(self) -> PipelineSettings:
+        problem = blob_credential_problem(
+            self.storage_url,
+            self.storage_connection_string is not None,
+            self.storage_account_url is not None,
+        )
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @field_validator("identifier_policy", mode="before")
     @classmethod
     def _policy(cls, value: object) -> object:
@@ -83,6 +115,35 @@ class PipelineSettings(BaseSettings):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
         return envsettings.from_environ(cls, environ, PipelineSettingsError)
+
+
+BLOB_SCHEMES = ("az://", "abfs://", "abfss://")
+"""URL schemes adlfs serves: an Azure Blob Storage snapshot store."""
+
+
+def is_blob_url(url: str | None) -> bool:
+    return bool(url) and str(url).lower().startswith(BLOB_SCHEMES)
+
+
+def blob_credential_problem(url: str | None, connection_string: bool, account_url: bool) -> str:
+    """Why a snapshot store URL cannot be reached as configured ('' when it can); names the
+    variables, never a value."""
+    if not is_blob_url(url):
+        return ""
+    if connection_string and account_url:
+        return (
+            "AZURE_PORT_STORAGE_URL is an Azure Blob URL and both "
+            "AZURE_PORT_STORAGE_CONNECTION_STRING and AZURE_PORT_STORAGE_ACCOUNT_URL are set: "
+            "set one of them"
+        )
+    if not (connection_string or account_url):
+        return (
+            "AZURE_PORT_STORAGE_URL is an Azure Blob URL (az://container/prefix) but no "
+            "credential for it is set: set AZURE_PORT_STORAGE_CONNECTION_STRING, or "
+            "AZURE_PORT_STORAGE_ACCOUNT_URL (https://<account>.blob.core.windows.net, signed in "
+            "with the pipeline's Azure credential)"
+        )
+    return ""
 
 
 def _valid_cron(text: str) -> bool:

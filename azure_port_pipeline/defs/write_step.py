@@ -37,7 +37,6 @@ from dagster import (
     MaterializeResult,
     multi_asset,
 )
-from upath import UPath
 
 from azure_port_pipeline.defs.assets import (
     CHECK_COUNTS,
@@ -52,7 +51,7 @@ from azure_port_pipeline.defs.assets import (
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.partitions import subscription_partitions
 from azure_port_pipeline.defs.resources import PortResource
-from azure_port_pipeline.defs.snapshot_store import StoredKeys, read_snapshot
+from azure_port_pipeline.defs.snapshot_store import SnapshotStore
 from azure_port_pipeline.defs.snapshots import EntitySnapshot
 from azure_port_pipeline.defs.sync_step import (
     DEFAULT_DELETION,
@@ -133,7 +132,9 @@ def build_write_assets(
         pool="port_api",
         description="Writes every kind of one subscription to Port, in relation order.",
     )
-    def port_write(context: AssetExecutionContext, port: PortResource) -> Iterator[Any]:
+    def port_write(
+        context: AssetExecutionContext, port: PortResource, snapshots: SnapshotStore
+    ) -> Iterator[Any]:
         selected = [
             entry
             for entry in entries
@@ -141,6 +142,7 @@ def build_write_assets(
         ]
         this_run = _entity_paths_of_run(context)
         writer = _KindWriter(context, port, config, blueprints, deletion, entries, this_run)
+        writer.snapshots = snapshots  # where this run's entity snapshots are read from
         order = {
             entry.key: [key for key in dependencies[entry.key] if key in {e.key for e in selected}]
             for entry in selected
@@ -204,6 +206,8 @@ def _in_relation_order(
 class _KindWriter:
     """Writes one kind; runs on a worker thread."""
 
+    snapshots: SnapshotStore
+
     def __init__(
         self,
         context: AssetExecutionContext,
@@ -254,7 +258,7 @@ class _KindWriter:
             path = _latest_path(self.context, key)
             if path is None:
                 return None
-        snapshot = read_snapshot(UPath(path))
+        snapshot = self.snapshots.read(path)
         assert isinstance(snapshot, EntitySnapshot), path
         return snapshot
 
@@ -266,7 +270,7 @@ class _KindWriter:
             if other == entry:
                 continue
             path = self.this_run.get(KindAssetKeys.for_entry(other).entities)
-            siblings.append((other, StoredKeys(UPath(path)).read if path else None))
+            siblings.append((other, self.snapshots.stored_keys(path).read if path else None))
         return siblings
 
 

@@ -96,6 +96,8 @@ def claim_home(home: str | Path) -> DemoHome:
     not create (no marker file: it may be someone's real DAGSTER_HOME), and a home another
     running demo holds.
     """
+    from azure_port_pipeline.defs.instance_config import write_instance
+
     path = Path(home).expanduser().resolve()
     marker = path / HOME_MARKER
     if path.exists() and not path.is_dir():
@@ -130,7 +132,9 @@ def claim_home(home: str | Path) -> DemoHome:
         lock.truncate()
         lock.write(_MARKER_TEXT)
         lock.flush()
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", path / "dagster.yaml")
+        # Always SQLite, whatever DAGSTER_PG_* says: the demo wipes its instance at every start
+        # and must never write emulated runs into a real database.
+        write_instance(path, {})
     except BaseException:
         lock.close()
         raise

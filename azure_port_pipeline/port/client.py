@@ -103,12 +103,35 @@ class PortClient:
 
     # -- blueprints --------------------------------------------------------------------
 
-    def ensure_blueprints(self, blueprints: list[dict[str, Any]]) -> BlueprintSetupReport:
-        """Create the blueprints that are missing; leave the existing ones exactly as they are."""
+    def verify_credentials(self) -> None:
+        """Get a token now; PortAuthError naming PORT_CLIENT_ID / PORT_CLIENT_SECRET if Port
+        refuses them. Nothing else is sent."""
+        self._transport.authenticate()
+
+    def blueprint_identifiers(self) -> set[str]:
+        """The identifiers of every blueprint of the organization (one read)."""
         listed = self._json(BLUEPRINTS, "/v1/blueprints").get("blueprints")
         if not isinstance(listed, list) or not all(_is_entity(bp) for bp in listed):
             raise self._bad_answer(BLUEPRINTS, "/v1/blueprints", "no list of blueprints")
-        existing = {bp["identifier"] for bp in listed}
+        return {bp["identifier"] for bp in listed}
+
+    def may_create_blueprints(self) -> bool:
+        """Whether Port lets this token create blueprints, asked without creating one.
+
+        The probe is a create whose body has no identifier, so it can never succeed: a token
+        without the right is refused (403) before the body is validated; one with it gets
+        the body refused (422 or 400). Any other answer raises PortApiError.
+        """
+        response = self._transport.request(CREATE_BLUEPRINT, "/v1/blueprints", body={})
+        if response.status_code in (400, 422):
+            return True
+        if response.status_code == 403:
+            return False
+        raise self._transport.error(CREATE_BLUEPRINT, "/v1/blueprints", response)
+
+    def ensure_blueprints(self, blueprints: list[dict[str, Any]]) -> BlueprintSetupReport:
+        """Create the blueprints that are missing; leave the existing ones exactly as they are."""
+        existing = self.blueprint_identifiers()
         report = BlueprintSetupReport()
         for blueprint in blueprints:
             if blueprint["identifier"] in existing or not self._create_bare(blueprint):

@@ -180,12 +180,40 @@ class PortTransport:
                 self._attempt, route, path, params, data, headers, budget
             )
         except _Retryable as gave_up:
-            if budget.out_of_time:
-                raise self._deadline_error(route, path, budget) from None
-            note = f"gave up after {_attempts(budget.attempts)}"
-            if gave_up.during:
-                note += f"; it was the token request ({gave_up.during}) that failed"
-            raise self.error(route, path, gave_up.response, str(gave_up), note=note) from None
+            raise self._gave_up(route, path, budget, gave_up) from None
+
+    def authenticate(self) -> None:
+        """Fetch a new token now (a credentials check): one operation, with the deadline
+        and retries of any request; PortAuthError when Port refuses the credentials."""
+        budget = _Budget(operation_deadline(self._settings))
+        try:
+            self._retrying(AUTH, budget)(self._authenticate_once, budget)
+        except _Retryable as gave_up:
+            raise self._gave_up(AUTH, TOKEN_ROUTE, budget, gave_up) from None
+
+    def _authenticate_once(self, budget: _Budget) -> None:
+        budget.attempts += 1
+        tokens = self._tokens
+        if not tokens.lock.acquire(timeout=max(budget.remaining(), 0.0)):
+            budget.out_of_time = "waiting for another thread's token request"
+            raise self._deadline_error(AUTH, TOKEN_ROUTE, budget)
+        try:
+            self._fetch_token(budget)
+        except _Retryable as failure:
+            budget.last = failure
+            raise
+        finally:
+            tokens.lock.release()
+
+    def _gave_up(
+        self, route: Route, path: str, budget: _Budget, gave_up: _Retryable
+    ) -> PortApiError:
+        if budget.out_of_time:
+            return self._deadline_error(route, path, budget)
+        note = f"gave up after {_attempts(budget.attempts)}"
+        if gave_up.during:
+            note += f"; it was the token request ({gave_up.during}) that failed"
+        return self.error(route, path, gave_up.response, str(gave_up), note=note)
 
     def error(
         self,

@@ -16,12 +16,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from dagster import DagsterInstance
 
+from azure_port_pipeline.defs.instance_config import PG_VARIABLES, write_instance
 from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_variables
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator
@@ -70,15 +71,16 @@ def enabled_subscriptions(azure: AzureEmulator) -> list[str]:
     return [s for s in azure.estate.subscription_ids if s not in disabled]
 
 
-def dagster_home(path: Path) -> Path:
-    """A DAGSTER_HOME as the README sets one up: the project's dagster.yaml in it.
+def dagster_home(path: Path, env: Mapping[str, str] | None = None) -> Path:
+    """A DAGSTER_HOME as `azure-port-pipeline instance` writes one for `env`: the project's
+    dagster.yaml, with Postgres storage when `env` has DAGSTER_PG_* variables (SQLite without,
+    or when `env` is None).
 
-    Its SQLite storages are created here, once: two processes opening a new home at the same
+    Its storages are created here, once: two processes opening a new home at the same
     moment (a test and the command it started) would both create the tables, and one fails.
     """
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
-    with open_instance(path) as instance:
+    write_instance(path, env or {})
+    with open_instance(path, env) as instance:
         instance.get_runs(limit=1)
         instance.get_dynamic_partitions("azure_subscriptions")
         instance.all_instigator_state()
@@ -86,10 +88,31 @@ def dagster_home(path: Path) -> Path:
     return path
 
 
-def open_instance(home: Path) -> DagsterInstance:
+def open_instance(home: Path, env: Mapping[str, str] | None = None) -> DagsterInstance:
+    """The instance of `home`, in this process. A Postgres home's storage reads DAGSTER_PG_*
+    as it loads: from `env` (pass the one given to `dagster_home`), else this process's."""
     from dagster._core.instance.ref import InstanceRef
 
-    return DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    variables = {k: v for k, v in (env or {}).items() if k in PG_VARIABLES}
+    settings = home / "dagster.yaml"
+    text = settings.read_text() if settings.is_file() else ""
+    unset = [
+        v for v in PG_VARIABLES if f"env: {v}" in text and v not in {**os.environ, **variables}
+    ]
+    assert not unset, (
+        f"the instance in {home} reads {', '.join(unset)} from the environment: pass the env "
+        "given to dagster_home, open_instance(home, env)"
+    )
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:  # the storages resolve their `env:` references here, once
+        return DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def dagster_cli(*args: str, env: dict[str, str], home: Path) -> subprocess.CompletedProcess[str]:

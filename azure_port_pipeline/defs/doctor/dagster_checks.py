@@ -1,0 +1,121 @@
+"""Check 7: the Dagster instance answers.
+
+The instance is opened as `DagsterInstance.get()` opens it (from $DAGSTER_HOME's dagster.yaml),
+so SQLite and Postgres instances alike are checked with the storage the UI and daemon use. A
+Postgres database is first reached once with a connect timeout (postgres_probe.py): a host that
+does not answer, or a wrong password, is this check's FAIL naming the DAGSTER_PG_* variables,
+within the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from azure_port_pipeline.defs.doctor.findings import Findings
+from azure_port_pipeline.defs.doctor.postgres_probe import (
+    PostgresTarget,
+    PostgresUnreachable,
+    postgres_configs,
+    probe,
+    referenced_variables,
+    resolve,
+)
+from azure_port_pipeline.defs.doctor.results import Verdict, fail, ok, warn
+from azure_port_pipeline.defs.instance_config import InstanceConfigError, storage_from_env
+
+_HOME_HINT = (
+    "set DAGSTER_HOME to the absolute path of the instance directory the UI and daemon use, "
+    "with the project's dagster.yaml in it (the demo's: .dagster_home)"
+)
+
+
+def check_instance(found: Findings) -> Verdict:
+    """$DAGSTER_HOME is set, its dagster.yaml loads, run and event storage answer."""
+    home = found.environ.get("DAGSTER_HOME", "").strip()
+    if not home:
+        return fail("DAGSTER_HOME is not set", _HOME_HINT)
+    path = Path(home)
+    if not path.is_absolute():
+        return fail(f"DAGSTER_HOME={home} is not an absolute path", _HOME_HINT)
+    if not path.is_dir():
+        return fail(f"DAGSTER_HOME={home} is not a directory", _HOME_HINT)
+    config = path / "dagster.yaml"
+    try:
+        ref = InstanceRef.from_dir(str(path))
+    except Exception as error:  # Dagster's config, YAML and import errors have no common base
+        return fail(f"{config} does not load: {_text(error)}", _config_hint(config))
+    postgres: list[PostgresTarget] = []
+    for data in postgres_configs(ref):
+        try:
+            target = resolve(data)
+            if not target.token_auth:  # a token provider signs in: the instance's own connect
+                probe(target, found.limits.request_timeout)
+        except PostgresUnreachable as error:
+            return fail(str(error), _postgres_hint(config, referenced_variables(data)))
+        postgres.append(target)
+    hint = _postgres_hint(config, _variables(postgres)) if postgres else _config_hint(config)
+    try:
+        instance = DagsterInstance.from_ref(ref)
+    except Exception as error:  # as above, and a Postgres server that failed meanwhile
+        return fail(f"{config} does not load: {_text(error)}", hint)
+    found.cleanup.callback(instance.dispose)
+    runs_kind = type(instance.run_storage).__name__
+    try:
+        runs = instance.get_runs(limit=1)
+        instance.event_log_storage.get_maximum_record_id()
+    except Exception as error:  # SQLAlchemy / psycopg2 errors: the storage did not answer
+        return fail(f"{runs_kind} did not answer: {_text(error)}", hint)
+    found.instance = instance
+    if not postgres:
+        unused = _unused_postgres(config, found.environ)
+        if unused:
+            return warn(
+                f"{unused}; runs go to SQLite under {home}",
+                f"write {config} again with the DAGSTER_PG_* variables set "
+                "(azure-port-pipeline instance --force), or unset them",
+            )
+    latest = f"latest run {runs[0].run_id[:8]} {runs[0].status.value}" if runs else "no runs yet"
+    where = "".join(f" {target.where};" for target in postgres)
+    detail = f"{home}:{where} {runs_kind}, {type(instance.event_log_storage).__name__} ({latest})"
+    if not config.is_file():
+        return warn(
+            f"{detail}; no dagster.yaml, so Dagster's defaults (no run queue limits)",
+            f"copy the project's dagster.yaml to {config}",
+        )
+    return ok(detail)
+
+
+def _config_hint(config: Path) -> str:
+    return f"fix {config} (compare with the project's dagster.yaml)"
+
+
+def _postgres_hint(config: Path, variables: tuple[str, ...]) -> str:
+    """What to check for a Postgres instance: the variables its config reads, by name."""
+    names = ", ".join(variables) if variables else f"the postgres storage in {config}"
+    return (
+        f"check {names} (host, port, user, password, database) and that the server takes "
+        "connections from this host"
+    )
+
+
+def _unused_postgres(config: Path, environ: Mapping[str, str]) -> str | None:
+    """DAGSTER_PG_* set while dagster.yaml keeps SQLite: the file was written without them."""
+    try:
+        selected = storage_from_env(environ)
+    except InstanceConfigError as error:
+        return str(error)
+    if selected.kind != "postgres":
+        return None
+    return f"the environment selects {selected.summary}, but {config} keeps SQLite storage"
+
+
+def _variables(targets: list[PostgresTarget]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for target in targets for name in target.variables))
+
+
+def _text(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"

@@ -21,7 +21,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -119,11 +118,23 @@ def running_emulators(args: argparse.Namespace) -> Iterator[tuple[Any, dict[str,
 
 
 @contextlib.contextmanager
-def fresh_dagster_home() -> Iterator[Path]:
-    """A DAGSTER_HOME as the README sets one up: the project's dagster.yaml, nothing else."""
+def fresh_dagster_home(postgres: bool = False) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A DAGSTER_HOME as the README sets one up (`azure-port-pipeline instance`), and the
+    variables its instance needs: SQLite, or with `postgres` a throwaway Postgres server (the
+    tests' own, stopped on exit) selected by DAGSTER_PG_URL."""
+    from azure_port_pipeline.defs.instance_config import write_instance
+
     with tempfile.TemporaryDirectory(prefix="bench-sync-home-") as home:
-        shutil.copy(ROOT / "dagster.yaml", Path(home) / "dagster.yaml")
-        yield Path(home)
+        if not postgres:
+            write_instance(Path(home), {})
+            yield Path(home), {}
+            return
+        sys.path.insert(0, str(ROOT))  # the tests' package is not installed, only importable
+        from azure_port_pipeline_tests.postgres import running_postgres
+
+        with running_postgres(Path(home) / "postgres") as server:
+            write_instance(Path(home), server.env())
+            yield Path(home), server.env()
 
 
 def sync_environment(variables: dict[str, str], home: Path) -> dict[str, str]:
@@ -215,10 +226,13 @@ class SessionCpu:
 
 def one_round(args: argparse.Namespace) -> tuple[SyncTiming, SyncTiming]:
     """Fresh emulators and a fresh instance; a first sync, then one with nothing changed."""
-    with running_emulators(args) as (pipe, variables), fresh_dagster_home() as home:
+    with (
+        running_emulators(args) as (pipe, variables),
+        fresh_dagster_home(getattr(args, "postgres", False)) as (home, storage),
+    ):
         pipe.send("counters")  # start from zero: nothing of the emulators' own start-up
         start = pipe.recv()
-        env = sync_environment(variables, home)
+        env = {**sync_environment(variables, home), **storage}
         first = timed_sync("first sync", env, pipe, start["cpu"])
         second = timed_sync("second sync (no change)", env, pipe, first.counts["cpu"])
     return first, second
@@ -242,10 +256,16 @@ def main() -> int:
     parser.add_argument("--resources", type=int, default=2000, help="top-level resources")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--verbose", action="store_true", help="print each sync's output too")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the instance on a throwaway Postgres server (DAGSTER_PG_URL) instead of SQLite",
+    )
     args = parser.parse_args()
     print(
         f"`azure-port-pipeline sync` on the demo estate: {args.resources:,} resources over "
-        f"{args.subscriptions} enabled subscriptions (+1 disabled), seed {args.seed}",
+        f"{args.subscriptions} enabled subscriptions (+1 disabled), seed {args.seed}, "
+        f"instance on {'Postgres' if args.postgres else 'SQLite'}",
         flush=True,
     )
     rounds = []

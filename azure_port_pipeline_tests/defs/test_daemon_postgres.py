@@ -37,7 +37,8 @@ from azure_port_pipeline_tests.defs.processes import (
 from azure_port_pipeline_tests.defs.test_full_sync import expected_from_estate, port_state
 from azure_port_pipeline_tests.postgres import PostgresServer
 
-pytestmark = pytest.mark.e2e
+# 20 runs of a process each, 3 at a time, beside the other tests on a 2-core machine
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2700)]
 
 SUBSCRIPTIONS = 20
 MAX_RUNS = 3  # dagster.yaml: concurrency.runs.max_concurrent_runs

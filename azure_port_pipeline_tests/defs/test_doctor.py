@@ -1,4 +1,5 @@
-"""`azure-port-pipeline doctor` as a user runs it: a subprocess, wired to the real emulators.
+"""`azure-port-pipeline doctor` as a user runs it: a subprocess, wired to the real emulators,
+a real Azurite (events queue, snapshot blobs) and a real PostgreSQL server (the instance).
 
 Each case breaks one thing (a secret, a host, a file, a variable) and checks the one line that
 must say so, with its hint, the exit code, and that no secret reaches the output. Doctor is
@@ -7,8 +8,10 @@ read-only: Port's blueprints are never created by it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import json
 import socket
 import subprocess
 import sys
@@ -458,8 +461,10 @@ def test_blob_snapshot_storage_by_connection_string_needs_no_dagster_home(
 
     code, lines, output = doctor_in_process(env)
 
-    assert code == 1, output  # the instance, and only the instance
-    assert status(lines["dagster instance"]) == "FAIL"
+    assert code == 1, output
+    assert [name for name, line in lines.items() if status(line) == "FAIL"] == [
+        "dagster instance"
+    ], output
     line = lines["snapshot storage"]
     assert status(line) == "ok" and STORAGE_URL in line and "Azure Blob Storage" in line, output
     # the pipeline's store created the container, as a first run does; the probe is gone
@@ -613,3 +618,71 @@ def test_a_wrong_postgres_password_fails_without_any_password(
     assert variable in line
     assert WRONG_PG_PASSWORD not in output and postgres_database.password not in output
     assert_no_secret(output)
+
+
+def test_blob_snapshot_storage_by_account_url_signs_in_with_the_pipelines_credential(
+    emulators: tuple[AzureEmulator, PortEmulator], tmp_path: Path
+) -> None:
+    azure, port = emulators
+    port.add_blueprints(default_blueprints())
+    with running_azurite_blob(https=True, oauth=True) as blob:
+        env = process_env(
+            azure,
+            port,
+            dagster_home(tmp_path / "home"),
+            "doctor",
+            AZURE_PORT_STORAGE_URL=STORAGE_URL,
+            AZURE_PORT_STORAGE_ACCOUNT_URL=blob.account_url,
+            AZURE_PORT_STORAGE_CA_BUNDLE=blob.ca_file or "",
+        )
+        code, lines, output = doctor_in_process(env)
+        client = BlobServiceClient.from_connection_string(
+            blob.connection_string, connection_verify=blob.ca_file or True, retry_total=2
+        )
+        with client:
+            names = {b.name for b in client.get_container_client(CONTAINER).list_blobs()}
+
+    assert code == 0, output
+    line = lines["snapshot storage"]
+    assert status(line) == "ok" and STORAGE_URL in line, output
+    assert not [name for name in names if ".doctor-probe-" in name], names
+    audiences = {token_audience(token) for token in azure.entra.issued_tokens()}
+    assert "https://storage.azure.com" in audiences  # Azurite took the pipeline's token
+    assert_no_secret(output)
+
+
+def token_audience(token: str) -> str:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["aud"]
+
+
+def test_a_postgres_instance_whose_variable_is_unset_names_it(
+    emulators: tuple[AzureEmulator, PortEmulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    azure, port = emulators
+    home = tmp_path / "home"
+    write_instance(home, {"DAGSTER_PG_URL": "postgresql+psycopg2://u:p@127.0.0.1:5432/dagster"})
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)  # Dagster reads it from the process
+
+    code, lines, output = doctor_in_process(process_env(azure, port, home, "doctor"))
+
+    assert code == 1, output
+    line = lines["dagster instance"]
+    assert status(line) == "FAIL" and "reads DAGSTER_PG_URL, which is not set" in line, line
+
+
+def test_postgres_variables_with_a_sqlite_home_warn(
+    emulators: tuple[AzureEmulator, PortEmulator], tmp_path: Path
+) -> None:
+    azure, port = emulators
+    port.add_blueprints(default_blueprints())
+    url = f"postgresql+psycopg2://dagster:{WRONG_PG_PASSWORD}@127.0.0.1:5432/dagster"
+    env = process_env(azure, port, dagster_home(tmp_path / "home"), "doctor", DAGSTER_PG_URL=url)
+
+    code, lines, output = doctor_in_process(env)
+
+    assert code == 0, output  # a warning: the instance works, on SQLite
+    line = lines["dagster instance"]
+    assert status(line) == "warn" and "keeps SQLite storage" in line, line
+    assert "azure-port-pipeline instance --force" in line
+    assert WRONG_PG_PASSWORD not in output

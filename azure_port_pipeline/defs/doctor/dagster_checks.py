@@ -17,15 +17,19 @@ from dagster._core.instance.ref import InstanceRef
 
 from azure_port_pipeline.defs.doctor.findings import Findings
 from azure_port_pipeline.defs.doctor.postgres_probe import (
+    PostgresProblem,
     PostgresTarget,
-    PostgresUnreachable,
     postgres_configs,
     probe,
     referenced_variables,
     resolve,
 )
 from azure_port_pipeline.defs.doctor.results import Verdict, fail, ok, warn
-from azure_port_pipeline.defs.instance_config import InstanceConfigError, storage_from_env
+from azure_port_pipeline.defs.instance_config import (
+    PG_VARIABLES,
+    InstanceConfigError,
+    storage_from_env,
+)
 
 _HOME_HINT = (
     "set DAGSTER_HOME to the absolute path of the instance directory the UI and daemon use, "
@@ -48,15 +52,9 @@ def check_instance(found: Findings) -> Verdict:
         ref = InstanceRef.from_dir(str(path))
     except Exception as error:  # Dagster's config, YAML and import errors have no common base
         return fail(f"{config} does not load: {_text(error)}", _config_hint(config))
-    postgres: list[PostgresTarget] = []
-    for data in postgres_configs(ref):
-        try:
-            target = resolve(data)
-            if not target.token_auth:  # a token provider signs in: the instance's own connect
-                probe(target, found.limits.request_timeout)
-        except PostgresUnreachable as error:
-            return fail(str(error), _postgres_hint(config, referenced_variables(data)))
-        postgres.append(target)
+    postgres = _reach_postgres(ref, config, found.limits.request_timeout)
+    if isinstance(postgres, Verdict):
+        return postgres
     hint = _postgres_hint(config, _variables(postgres)) if postgres else _config_hint(config)
     try:
         instance = DagsterInstance.from_ref(ref)
@@ -89,13 +87,35 @@ def check_instance(found: Findings) -> Verdict:
     return ok(detail)
 
 
+def _reach_postgres(
+    ref: InstanceRef, config: Path, timeout: float
+) -> list[PostgresTarget] | Verdict:
+    """Each Postgres database of the instance, reached once (a FAIL if one is not)."""
+    targets: list[PostgresTarget] = []
+    for data in postgres_configs(ref):
+        hint = _postgres_hint(config, referenced_variables(data))
+        try:
+            target = resolve(data)
+        except PostgresProblem as error:
+            return fail(str(error), hint)
+        if not target.token_auth:  # a token provider signs in: left to the instance itself
+            try:
+                probe(target, timeout)
+            except PostgresProblem as error:
+                return fail(f"{target.where}: {error}", hint)
+        targets.append(target)
+    return targets
+
+
 def _config_hint(config: Path) -> str:
     return f"fix {config} (compare with the project's dagster.yaml)"
 
 
 def _postgres_hint(config: Path, variables: tuple[str, ...]) -> str:
     """What to check for a Postgres instance: the variables its config reads, by name."""
-    names = ", ".join(variables) if variables else f"the postgres storage in {config}"
+    names = f"the postgres storage in {config}"
+    if variables:
+        names = ", ".join(_in_usual_order(variables))
     return (
         f"check {names} (host, port, user, password, database) and that the server takes "
         "connections from this host"
@@ -111,6 +131,12 @@ def _unused_postgres(config: Path, environ: Mapping[str, str]) -> str | None:
     if selected.kind != "postgres":
         return None
     return f"the environment selects {selected.summary}, but {config} keeps SQLite storage"
+
+
+def _in_usual_order(variables: tuple[str, ...]) -> list[str]:
+    """DAGSTER_PG_* as people list them (URL; host, port, user, password, database)."""
+    usual = {name: index for index, name in enumerate(PG_VARIABLES)}
+    return sorted(variables, key=lambda name: usual.get(name, len(usual)))
 
 
 def _variables(targets: list[PostgresTarget]) -> tuple[str, ...]:

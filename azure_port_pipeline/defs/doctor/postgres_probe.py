@@ -10,6 +10,7 @@ UI and daemon resolve them), with libpq's `connect_timeout` set to the check's r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +21,9 @@ from dagster._serdes.config_class import ConfigurableClassData
 POSTGRES_MODULE = "dagster_postgres"
 
 
-class PostgresUnreachable(RuntimeError):
-    """The database did not take a connection; the message is libpq's (never a password)."""
+class PostgresProblem(RuntimeError):
+    """The database cannot be named or did not take a connection; the message is Dagster's or
+    libpq's (never a password)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def referenced_variables(data: ConfigurableClassData) -> tuple[str, ...]:
 def resolve(data: ConfigurableClassData) -> PostgresTarget:
     """The database `data` describes, resolved as dagster-postgres resolves it.
 
-    Raises `PostgresUnreachable` naming the problem (an unset variable, a bad port) when
+    Raises `PostgresProblem` naming the problem (an unset variable, a bad port) when
     Dagster would refuse the config.
     """
     from dagster._config import process_config, resolve_to_config_type
@@ -61,16 +63,22 @@ def resolve(data: ConfigurableClassData) -> PostgresTarget:
     from dagster_postgres.utils import pg_url_from_config
     from sqlalchemy.engine import make_url
 
+    unset = [name for name in referenced_variables(data) if not os.environ.get(name)]
+    if unset:
+        raise PostgresProblem(
+            f"the instance's postgres storage reads {', '.join(unset)}, which "
+            f"{'is' if len(unset) == 1 else 'are'} not set"
+        )
     result = process_config(resolve_to_config_type(pg_config()), data.config_dict)
     if not result.success:
-        messages = "; ".join(error.message for error in result.errors or [])
-        raise PostgresUnreachable(f"the postgres storage config does not resolve: {messages}")
+        messages = "; ".join(_first_part(error.message) for error in result.errors or [])
+        raise PostgresProblem(f"the instance's postgres storage config is invalid: {messages}")
     value: dict[str, Any] = dict(result.value or {})
     url = pg_url_from_config(value)
     try:
         parsed = make_url(url)
     except Exception:  # SQLAlchemy's ArgumentError and ValueError alike
-        raise PostgresUnreachable("the postgres URL is not a valid URL") from None
+        raise PostgresProblem("the postgres URL is not a valid URL") from None
     user = f" as {parsed.username}" if parsed.username else ""
     where = f"Postgres database {parsed.database} on {parsed.host}:{parsed.port or 5432}{user}"
     return PostgresTarget(
@@ -95,9 +103,14 @@ def probe(target: PostgresTarget, timeout: float) -> None:
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
     except sqlalchemy.exc.DBAPIError as error:
-        raise PostgresUnreachable(" ".join(str(error.orig or error).split())) from None
+        raise PostgresProblem(" ".join(str(error.orig or error).split())) from None
     finally:
         engine.dispose()
+
+
+def _first_part(message: str) -> str:
+    """A config error's message without the stack trace Dagster appends to some."""
+    return " ".join(message.split("Stack Trace:")[0].split())
 
 
 def _env_references(value: Any) -> Iterator[str]:

@@ -32,9 +32,9 @@ STORAGE_URL = "AZURE_PORT_STORAGE_URL"
 CONNECTION_STRING = "AZURE_PORT_STORAGE_CONNECTION_STRING"
 ACCOUNT_URL = "AZURE_PORT_STORAGE_ACCOUNT_URL"
 _MISSING_CREDENTIAL_HINT = (
-    f"set {CONNECTION_STRING}, or {ACCOUNT_URL} with the Azure credential (AZURE_TENANT_ID / "
-    f"AZURE_CLIENT_ID / AZURE_CLIENT_SECRET, or a managed identity); or unset {STORAGE_URL} "
-    "to keep snapshots under DAGSTER_HOME"
+    f"an account URL signs in with the pipeline's Azure credential (AZURE_TENANT_ID / "
+    f"AZURE_CLIENT_ID / AZURE_CLIENT_SECRET, or a managed identity); or unset {STORAGE_URL} to "
+    "keep snapshots under DAGSTER_HOME"
 )
 
 
@@ -43,7 +43,7 @@ def check_snapshot_storage(found: Findings) -> Verdict:
     settings = found.pipeline
     if settings is None:
         problem = _credential_problem(found.environ)
-        if problem:  # say it here too: it is this check's setting that stops the settings
+        if problem:  # the settings failed on this check's own variables: say so here too
             return fail(problem, _MISSING_CREDENTIAL_HINT)
         return skipped("valid AZURE_PORT_* settings")
     blob = is_blob_url(settings.storage_url)
@@ -79,7 +79,8 @@ def _store(found: Findings, settings: PipelineSettings) -> SnapshotStore:
             "storage_retries": min(settings.storage_retries, limits.retries),
         }
     )
-    store = SnapshotStore.from_settings(bounded_settings, azure=_azure(found))
+    azure = _azure(found) if settings.storage_account_url else None
+    store = SnapshotStore.from_settings(bounded_settings, azure=azure)
     secret = settings.storage_connection_string
     if secret is not None:
         store = store.model_copy(update={"connection_string": secret.get_secret_value()})

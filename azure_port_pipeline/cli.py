@@ -222,12 +222,14 @@ def _add_instance(commands: argparse._SubParsersAction) -> None:
 def _add_doctor(commands: argparse._SubParsersAction) -> None:
     doctor = commands.add_parser(
         "doctor",
-        help="check this deployment's configuration end to end (read-only)",
+        help="check this deployment's configuration end to end",
         description="Check the settings, the mapping, Azure and Port credentials, the "
         "subscriptions, Port's blueprints, the Dagster instance in $DAGSTER_HOME, snapshot "
         "storage and the events queue: one line per check with a fix hint; exit 1 if a check "
-        "failed (2: bad usage). Nothing is created or changed, except a probe file written "
-        "to snapshot storage and deleted.",
+        "failed (2: bad usage). It changes nothing in Azure or Port. What the first run "
+        "would create anyway it may create: the instance's tables (opening a new instance "
+        "creates them), the snapshot container; and a probe file written to snapshot storage "
+        "and deleted.",
         formatter_class=_HELP,
     )
     doctor.add_argument(

@@ -15,6 +15,7 @@ It also never lets adlfs fill in credentials from `AZURE_STORAGE_*` variables or
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,7 @@ class SnapshotBlobFileSystem(AzureBlobFileSystem):
         self._connection_string = blob_connection_string
         self._account_url = blob_account_url
         self._options = client_options or BlobClientOptions()
-        timeout = int(self._options.timeout)
+        timeout = max(1, math.ceil(self._options.timeout))  # adlfs takes whole seconds
         super().__init__(
             account_name=account_name(blob_connection_string, blob_account_url),
             connection_string=blob_connection_string,

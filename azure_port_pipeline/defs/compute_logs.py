@@ -50,10 +50,17 @@ class ConnectionStringBlobComputeLogManager(AzureBlobComputeLogManager):
         )
         # The parent builds its client for the public endpoint (no call is made) from the
         # account key; it is replaced by the client of the connection string's endpoint.
+        account_key = getattr(client.credential, "account_key", None)
+        if account_key is None:
+            raise ValueError(
+                "compute_logs: the connection string has no AccountKey (a SAS connection "
+                "string?): give the account's key connection string, or use dagster-azure's "
+                "AzureBlobComputeLogManager with a SAS token or a credential"
+            )
         super().__init__(
             storage_account=account_name(connection_string, None),
             container=container,
-            access_key_or_sas_token=client.credential.account_key,
+            access_key_or_sas_token=account_key,
             **kwargs,
         )
         self._blob_client = client

@@ -173,6 +173,21 @@ def sync_partitions(
     runs = [_as_partition_run(item, run_config) for item in subscription_ids]
     if not runs:
         return []
+    try:
+        return _sync_partitions(defs, instance, runs, log_level, concurrency, kwargs)
+    finally:
+        # loaded at most once per call, never carried into the next (settings may change)
+        code_location_definitions.cache_clear()
+
+
+def _sync_partitions(
+    defs: Definitions,
+    instance: DagsterInstance,
+    runs: list[PartitionRun],
+    log_level: str,
+    concurrency: int | None,
+    kwargs: dict[str, Any],
+) -> list[RunSummary]:
     lanes = _lanes(runs)
     workers = min(_resolve_concurrency(instance, concurrency, len(lanes)), len(lanes))
     mode = _execution_mode(instance, workers, kwargs)
@@ -252,7 +267,8 @@ def _worker_pool(mode: ExecutionMode, workers: int) -> Iterator[Executor]:
         # logging's). A fork server is a fresh single-threaded interpreter that imports Dagster
         # and this package once and forks every worker from there, where each spawned worker
         # would import them again (~4 s of CPU a process). Its children inherit the server's
-        # environment, not this process's: `_sync_lane_in_process` is handed both.
+        # environment, not this process's: `_sync_lane_in_process` is handed both. The server
+        # is multiprocessing's, one per process, and ends with it (its socket closes).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(WORKER_PRELOAD))
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
@@ -290,8 +306,8 @@ class WorkerContext:
     """The caller's environment and directory, which a forked worker must take as its own
     (the settings come from the environment; a mapping path may be relative)."""
 
-    environ: dict[str, str]
-    cwd: str
+    environ: dict[str, str] = field(repr=False)  # holds the credentials
+    cwd: str = ""
 
     def apply(self) -> None:
         os.environ.clear()

@@ -11,8 +11,10 @@ write step reads it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -72,6 +74,7 @@ class SnapshotStore(ConfigurableResource):
     )
     connection_string: str | None = Field(
         default=None,
+        repr=False,
         description="Storage connection string; set as "
         "EnvVar('AZURE_PORT_STORAGE_CONNECTION_STRING').",
     )
@@ -79,8 +82,8 @@ class SnapshotStore(ConfigurableResource):
         default=None, description="https://<account>.blob.core.windows.net (token credential)"
     )
     ca_bundle: str | None = Field(default=None, description="PEM file trusted for the account")
-    timeout: float = Field(default=30.0, description="seconds per try of a blob call")
-    retries: int = Field(default=3, description="retries of a failed blob call")
+    timeout: float = Field(default=30.0, gt=0, description="seconds per try of a blob call")
+    retries: int = Field(default=3, ge=0, le=10, description="retries of a failed blob call")
     azure: AzureResource | None = Field(
         default=None, description="whose credential signs in at account_url"
     )
@@ -117,9 +120,14 @@ class SnapshotStore(ConfigurableResource):
         store's credential when it is a blob URL."""
         path = UPath(text)
         if is_blob_url(text):
+            if not is_blob_url(self.base_path or ""):
+                raise SnapshotStoreError(
+                    f"snapshot {text} is in Azure Blob Storage, but AZURE_PORT_STORAGE_URL "
+                    f"is {self.base_path or 'unset (local disk)'}: set it back to read it"
+                )
             # UPath has no public way to take a configured filesystem; every path derived
             # from this one (joinpath, parent) shares it, as UPath does for its own.
-            path._fs_cached = self._blob_filesystem()
+            path._fs_cached = self._call("connect to read", path, self._blob_filesystem)
         return path
 
     def write(
@@ -140,6 +148,10 @@ class SnapshotStore(ConfigurableResource):
         return self._call("read", path, lambda: read_snapshot(path))
 
     def exists(self, text: str) -> bool:
+        """False for a snapshot stored under another AZURE_PORT_STORAGE_URL (in Blob Storage
+        while this store is local): after a storage change the next run reads Azure afresh."""
+        if is_blob_url(text) and not is_blob_url(self.base_path or ""):
+            return False
         path = self.path(text)
         return self._call("look for", path, path.exists)
 
@@ -234,7 +246,23 @@ def _value(value: Any) -> Any:
 
 
 def write_snapshot(path: UPath, snapshot: RawSnapshot | EntitySnapshot) -> None:
-    """Writes into an existing directory (or container: blobs have no directories)."""
+    """Writes into an existing directory (or container: blobs have no directories).
+
+    Through a partial file moved over the old one at the end: a write that fails half-way
+    (a row that cannot be encoded, a dropped connection) would otherwise leave a truncated
+    snapshot where the last materialization's `path` points, and the next incremental run
+    would start from it."""
+    partial = path.with_name(f"{path.name}.partial-{uuid.uuid4().hex[:12]}")
+    try:
+        _write_lines(partial, snapshot)
+        partial.rename(path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            partial.unlink()
+        raise
+
+
+def _write_lines(path: UPath, snapshot: RawSnapshot | EntitySnapshot) -> None:
     with (
         path.open("wb") as raw,
         gzip.open(raw, "wb", compresslevel=COMPRESS_LEVEL) as out,

@@ -128,7 +128,7 @@ def check_events_queue(found: Findings) -> Verdict:
         )
     assert settings.name is not None
     try:
-        queue = _queue(settings, found.limits)
+        queue = _queue(settings, found)
     except ValueError as error:
         return fail(str(error), "check AZURE_EVENTS_QUEUE_CONNECTION_STRING")
     with queue:
@@ -139,15 +139,18 @@ def check_events_queue(found: Findings) -> Verdict:
     return ok(f"queue {settings.name} at {queue.endpoint}: {waiting} messages waiting")
 
 
-def _queue(settings: EventQueueSettings, limits: Limits) -> EventQueue:
-    """As `EventQueueResource.queue()` builds it, with the doctor's timeout and retries."""
+def _queue(settings: EventQueueSettings, found: Findings) -> EventQueue:
+    """As `EventQueueResource.queue()` builds it, with the doctor's timeout and retries; a
+    credential it makes is closed with the doctor's other clients."""
     assert settings.name is not None
+    limits = found.limits
     secret = settings.connection_string
     credential: Any = None
     if secret is None:
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
+        found.cleanup.callback(credential.close)
     return EventQueue(
         queue_name=settings.name,
         connection_string=secret.get_secret_value() if secret else None,

@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from azure_port_pipeline.azure import AzureAuthError, AzureConfigError
+from azure_port_pipeline.defs.pools import PORT_POOL
 from azure_port_pipeline.defs.resources import AzureResource, PortResource
 from azure_port_pipeline.port import PortAuthError, PortConfigError
 
@@ -38,7 +39,7 @@ def build_blueprints_asset(blueprints: Sequence[dict[str, Any]]) -> AssetsDefini
         key=BLUEPRINTS_KEY,
         group_name=SYNC_GROUP,
         kinds={"port"},
-        pool="port_api",
+        pool=PORT_POOL,
         retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
         description=(
             "Checks the Azure and Port credentials, then creates the Port blueprints the mapping "

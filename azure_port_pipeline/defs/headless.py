@@ -45,6 +45,7 @@ from azure_port_pipeline.defs.checks import CHECK_FRESHNESS
 from azure_port_pipeline.defs.event_sensor import RUN_KEY_TAG
 from azure_port_pipeline.defs.jobs import SYNC_JOB, full_sync_run_config
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
+from azure_port_pipeline.defs.pools import ensure_pool_limits
 from azure_port_pipeline.defs.run_health import release_dead_runs, worker_tags
 from azure_port_pipeline.defs.sensors import DISCOVERY_SENSOR
 
@@ -191,8 +192,10 @@ def _sync_partitions(
     lanes = _lanes(runs)
     workers = min(_resolve_concurrency(instance, concurrency, len(lanes)), len(lanes))
     mode = _execution_mode(instance, workers, kwargs)
-    # once, before any run: runs racing to fail the same dead run would each report it
+    # once, before any run: runs racing to fail the same dead run would each report it, or
+    # to make the same pool's limit row
     release_dead_runs(instance)
+    ensure_pool_limits(instance)
     kwargs = {**kwargs, "release_dead": False}
     summaries: dict[int, RunSummary] = {}
     if mode == "serial":

@@ -47,6 +47,7 @@ from azure_port_pipeline.defs.history import previous_snapshot, written_to_port
 from azure_port_pipeline.defs.incremental import carry_changes, reads_changes
 from azure_port_pipeline.defs.jobs import SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import subscription_partitions
+from azure_port_pipeline.defs.pools import AZURE_POOL
 from azure_port_pipeline.defs.resources import AzureResource, SyncOptions
 from azure_port_pipeline.defs.snapshot_steps import brought_forward, changes_of, listed, mapped
 from azure_port_pipeline.defs.snapshot_store import SnapshotStore
@@ -123,7 +124,7 @@ def build_read_assets(
         check_specs=checks,
         can_subset=True,
         partitions_def=subscription_partitions,
-        pool="azure_api",
+        pool=AZURE_POOL,
         description="Lists every kind of one subscription in Azure and maps it to Port entities.",
     )
     def azure_read(

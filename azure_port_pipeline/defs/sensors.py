@@ -28,6 +28,7 @@ from azure_port_pipeline.defs.jobs import (
     TRIGGER_TAG,
 )
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION, subscription_partitions
+from azure_port_pipeline.defs.pools import ensure_pool_limits
 from azure_port_pipeline.defs.resources import AzureResource
 
 DISCOVERY_SENSOR = "subscription_discovery"
@@ -47,6 +48,7 @@ def build_discovery_sensor(interval_seconds: int, status: DefaultSensorStatus) -
     def subscription_discovery(
         context: SensorEvaluationContext, azure: AzureResource
     ) -> SensorResult | SkipReason:
+        ensure_pool_limits(context.instance)  # before the first runs race to make them
         listing = azure.reader().list_subscriptions()
         names = {
             record["subscription_id"]: str(record.get("display_name") or "")

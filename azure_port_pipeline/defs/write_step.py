@@ -50,6 +50,7 @@ from azure_port_pipeline.defs.assets import (
 )
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.partitions import subscription_partitions
+from azure_port_pipeline.defs.pools import PORT_POOL
 from azure_port_pipeline.defs.resources import PortResource
 from azure_port_pipeline.defs.snapshot_store import SnapshotStore
 from azure_port_pipeline.defs.snapshots import EntitySnapshot
@@ -129,7 +130,7 @@ def build_write_assets(
         check_specs=checks,
         can_subset=True,
         partitions_def=subscription_partitions,
-        pool="port_api",
+        pool=PORT_POOL,
         description="Writes every kind of one subscription to Port, in relation order.",
     )
     def port_write(

@@ -185,3 +185,25 @@ def test_a_failed_run_exits_1_and_says_which(emulators, tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"FAILED: run of {target}" in done.stdout
     assert "not-the-secret" not in done.stdout + done.stderr
+
+
+def test_sync_on_a_new_postgres_instance_runs_every_subscription_at_once(
+    emulators, tmp_path, postgres_database
+):
+    """Three runs start together on a new Postgres instance: none may lose the race to make
+    the pools' limit rows (they are made once, before the runs: defs/pools.py)."""
+    azure, port = emulators
+    env = _env(azure, port, None, **postgres_database.env())
+    home = dagster_home(tmp_path / "home", env)
+    env["DAGSTER_HOME"] = str(home)
+
+    done = _sync(env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open_instance(home, env) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == len(enabled_subscriptions(azure))
+        assert all(run.is_success for run in runs)
+        assert {"azure_api", "port_api"} <= instance.event_log_storage.get_concurrency_keys()
+        stats = [instance.get_run_stats(run.run_id) for run in runs]
+    assert max(s.start_time for s in stats) < min(s.end_time for s in stats), "side by side"

@@ -9,6 +9,7 @@ Without the server binaries these fixtures fail (never skip) saying to run
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 from collections.abc import Iterator
 
@@ -33,3 +34,15 @@ def postgres_database(postgres_server: PostgresServer) -> Iterator[PostgresServe
         yield database
     finally:
         postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def one_daemon_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Held while a test runs a whole Dagster deployment (a daemon with its run workers, or
+    the demo's `dagster dev`): two at once on a 2-core machine starve each other's daemons
+    (code servers miss their heartbeats, queued runs wait minutes), so the xdist workers take
+    turns. The lock file lives in the session's shared temp directory."""
+    shared = tmp_path_factory.getbasetemp().parent
+    with (shared / "one-daemon-at-a-time.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, whatever happens
+        yield

@@ -85,6 +85,7 @@ def test_twenty_subscriptions_on_postgres_under_the_daemon_with_a_restart(
     emulators: tuple[AzureEmulator, PortEmulator],
     postgres_database: PostgresServer,
     tmp_path: Path,
+    one_daemon_at_a_time: None,
 ) -> None:
     azure, port = emulators
     port.faults.configure(rate_limit=PORT_LIMIT, rate_window=PORT_WINDOW)

@@ -125,7 +125,9 @@ def _tag(item: dict, key: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
+def demo(
+    tmp_path_factory: pytest.TempPathFactory, one_daemon_at_a_time: None
+) -> Iterator[RunningDemo]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     home = tmp_path_factory.mktemp("demo") / "home"
     running = RunningDemo(home, _log("first-start"), subscriptions=SUBSCRIPTIONS)
@@ -136,7 +138,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
         running.stop()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)  # the demo may wait for one_daemon_at_a_time
 def test_discovery_syncs_every_subscription_without_a_click(demo: RunningDemo) -> None:
     syncs = [run for run in demo.runs() if is_sync_run(run)]
     synced = {partition_of(run) for run in syncs if run["status"] == "SUCCESS"}
@@ -162,7 +164,7 @@ def test_discovery_syncs_every_subscription_without_a_click(demo: RunningDemo) -
     assert set(discovery[0]["partitionNames"]) == synced
 
 
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(2400)
 def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
     demo: RunningDemo,
 ) -> None:
@@ -212,7 +214,7 @@ def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
     _automation_running(demo)
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(2100)
 def test_a_second_start_on_the_same_home_syncs_every_subscription_again(
     demo: RunningDemo,
 ) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from dagster import DagsterInstance
+from dagster._core.execution.backfill import BulkActionStatus
 
 from azure_port_pipeline.defs.instance_config import PG_VARIABLES, write_instance
 from azure_port_pipeline.demo.environment import EmulatorEndpoints, emulator_variables
@@ -184,3 +185,21 @@ def running_daemon(home: Path, env: dict[str, str], log: Path) -> Iterator[Runni
 
 def _workspace() -> str:
     return str(PROJECT_ROOT / "workspace.yaml")
+
+
+def backfilled(instance: DagsterInstance) -> bool | None:
+    """True once every backfill of the instance (discovery's) succeeded; None until then (a
+    `wait_for` probe)."""
+    backfills = instance.get_backfills()
+    done = backfills and all(b.status == BulkActionStatus.COMPLETED_SUCCESS for b in backfills)
+    return True if done else None
+
+
+def port_tags(port: PortEmulator, resource_id: str) -> dict[str, str]:
+    """The tags Port holds for one Azure resource's entity."""
+    (body,) = [
+        body
+        for body in port.entities("azureCloudResource")
+        if body["identifier"].lower() == resource_id.lower()
+    ]
+    return body["properties"]["tags"]

@@ -20,16 +20,17 @@ from types import SimpleNamespace
 
 import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
-from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.storage.event_log.base import EventLogStorage
 
 from azure_port_pipeline.defs.jobs import MODE_TAG
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator
 from azure_port_pipeline_tests.defs.processes import (
+    backfilled,
     dagster_home,
     enabled_subscriptions,
     open_instance,
+    port_tags,
     process_env,
     running_daemon,
     running_emulators,
@@ -124,7 +125,7 @@ def test_twenty_subscriptions_on_postgres_under_the_daemon_with_a_restart(
             daemon.wait_for(
                 "every subscription synced", lambda: synced(SUBSCRIPTIONS), BOUND_SECONDS
             )
-            daemon.wait_for("the backfill done", lambda: _backfilled(instance), BOUND_SECONDS)
+            daemon.wait_for("the backfill done", lambda: backfilled(instance), BOUND_SECONDS)
             backfill_seconds = time.monotonic() - started
 
             target = subscriptions[0]
@@ -132,7 +133,7 @@ def test_twenty_subscriptions_on_postgres_under_the_daemon_with_a_restart(
             azure.update_resource(changed, {"tags": {"after": "restart"}})
             daemon.wait_for(
                 "the change in Port",
-                lambda: True if _tags(port, changed).get("after") == "restart" else None,
+                lambda: True if port_tags(port, changed).get("after") == "restart" else None,
                 BOUND_SECONDS,
             )
             daemon.wait_for(
@@ -207,12 +208,6 @@ def _in_flight(instance: DagsterInstance) -> list[str]:
     ]
 
 
-def _backfilled(instance: DagsterInstance) -> bool | None:
-    backfills = instance.get_backfills()
-    done = backfills and all(b.status == BulkActionStatus.COMPLETED_SUCCESS for b in backfills)
-    return True if done else None
-
-
 def _incremental_done(instance: DagsterInstance, partition: str) -> bool | None:
     runs = instance.get_runs(
         RunsFilter(
@@ -221,12 +216,3 @@ def _incremental_done(instance: DagsterInstance, partition: str) -> bool | None:
         )
     )
     return True if runs else None
-
-
-def _tags(port: PortEmulator, resource_id: str) -> dict[str, str]:
-    (body,) = [
-        body
-        for body in port.entities("azureCloudResource")
-        if body["identifier"].lower() == resource_id.lower()
-    ]
-    return body["properties"]["tags"]

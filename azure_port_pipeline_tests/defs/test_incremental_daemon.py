@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
-from dagster._core.execution.backfill import BulkActionStatus
 
 from azure_port_pipeline.defs.change_windows import (
     FULL_REASON_TAG,
@@ -20,9 +19,11 @@ from azure_port_pipeline.defs.jobs import MODE_TAG
 from azure_port_pipeline.emulators.azure import AzureEmulator
 from azure_port_pipeline.emulators.port import PortEmulator
 from azure_port_pipeline_tests.defs.processes import (
+    backfilled,
     dagster_home,
     enabled_subscriptions,
     open_instance,
+    port_tags,
     process_env,
     running_daemon,
     running_emulators,
@@ -64,13 +65,13 @@ def test_changes_reach_port_through_incremental_runs_and_a_daemon_restart_loses_
     with open_instance(home) as instance:
         with running_daemon(home, env, tmp_path / "daemon-1.log") as daemon:
             daemon.wait_for(
-                "discovery's backfill done", lambda: _backfilled(instance), BOUND_SECONDS
+                "discovery's backfill done", lambda: backfilled(instance), BOUND_SECONDS
             )
             azure.update_resource(first, {"tags": {"window": "one"}})
             before = daemon.wait_for(
                 "an incremental run", lambda: _incremental(instance, target, 1), BOUND_SECONDS
             )[0]
-        assert _port_tags(port, first)["window"] == "one"
+        assert port_tags(port, first)["window"] == "one"
 
         with running_daemon(home, env, tmp_path / "daemon-2.log") as daemon:
             azure.update_resource(second, {"tags": {"window": "two"}})
@@ -79,7 +80,7 @@ def test_changes_reach_port_through_incremental_runs_and_a_daemon_restart_loses_
                 lambda: _incremental(instance, target, 2),
                 BOUND_SECONDS,
             )[0]
-        assert _port_tags(port, second)["window"] == "two"
+        assert port_tags(port, second)["window"] == "two"
 
         # The watermark carried over the restart: the next window starts at it (less the
         # overlap), not back at the full sync, and no subscription needed a full sync.
@@ -91,12 +92,6 @@ def test_changes_reach_port_through_incremental_runs_and_a_daemon_restart_loses_
         assert not [run for run in runs if run.status == DagsterRunStatus.FAILURE]
 
 
-def _backfilled(instance: DagsterInstance) -> bool | None:
-    backfills = instance.get_backfills()
-    done = backfills and all(b.status == BulkActionStatus.COMPLETED_SUCCESS for b in backfills)
-    return True if done else None
-
-
 def _incremental(instance: DagsterInstance, partition: str, count: int) -> list[DagsterRun] | None:
     """The `count` successful incremental runs of the partition, newest first, once there are."""
     runs = instance.get_runs(
@@ -106,12 +101,3 @@ def _incremental(instance: DagsterInstance, partition: str, count: int) -> list[
         )
     )
     return runs if len(runs) >= count else None
-
-
-def _port_tags(port: PortEmulator, resource_id: str) -> dict[str, str]:
-    (body,) = [
-        body
-        for body in port.entities("azureCloudResource")
-        if body["identifier"].lower() == resource_id.lower()
-    ]
-    return body["properties"]["tags"]

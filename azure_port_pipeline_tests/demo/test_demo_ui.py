@@ -33,6 +33,7 @@ from azure_port_pipeline_tests.demo.running_demo import (
     is_sync_run,
     partition_of,
 )
+from azure_port_pipeline_tests.demo.settling import still_moving, wait_until_settled
 from azure_port_pipeline_tests.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -90,13 +91,6 @@ query ($repository: RepositorySelector!) {
   }
   schedulesOrError(repositorySelector: $repository) {
     ... on Schedules { results { name scheduleState { status } } }
-  }
-}
-"""
-IN_FLIGHT = """
-{
-  runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) {
-    ... on Runs { results { runId } }
   }
 }
 """
@@ -195,7 +189,8 @@ def test_the_ui_shows_lineage_partitions_plots_checks_and_running_automation(
                     _partitions(ui, subscriptions)
                     _plots(ui)
                     _launch_the_freshness_check(ui)
-                    _checks(ui, groups)
+                    _wait_for_a_quiet_window(demo)
+                    _checks(ui, demo, groups)
                 finally:
                     for kind, name in SYNC_AUTOMATION:
                         _switch(demo, kind, name, running=True)
@@ -267,19 +262,14 @@ def _lineage(ui: DagsterUI, assets: list[str]) -> None:
 
 
 def _wait_for_a_quiet_window(demo: RunningDemo) -> None:
-    """No run in flight (the automation that launches them is paused meanwhile).
+    """Nothing moving (the automation that launches runs is paused meanwhile).
 
     A page shows each check's evaluation for the asset's latest materialization. The freshness
     check runs in its own job, so a sync landing after it leaves it unevaluated for the new
-    materialization (the UI then says "2 / 3 Passed"): the check pages are read while nothing
-    syncs.
+    materialization (the UI then says "2 / 3 Passed"), and a sync in flight shows its checks as
+    in progress ("0 / 1 Passed"): the check pages are read while nothing syncs, nor is about to.
     """
-    deadline = time.monotonic() + 2 * SETTLE_TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        if not demo.graphql(IN_FLIGHT)["runsOrError"]["results"]:
-            return
-        time.sleep(5)
-    raise AssertionError("runs still in flight with the automation paused")
+    wait_until_settled(demo, SYNC_AUTOMATION, CHECKS, 2 * SETTLE_TIMEOUT_MS / 1000)
 
 
 def _launch_the_freshness_check(ui: DagsterUI) -> None:
@@ -293,13 +283,17 @@ def _launch_the_freshness_check(ui: DagsterUI) -> None:
     ui.screenshot("freshness-check-run")
 
 
-def _checks(ui: DagsterUI, groups: dict[str, list[str]]) -> None:
+def _checks(ui: DagsterUI, demo: RunningDemo, groups: dict[str, list[str]]) -> None:
     # Every asset of both groups, on their lineage pages: "Asset checks N / N Passed".
     for group, checks in CHECKS.items():
         names = [key.split("/")[-1] for key in groups[group] if key not in UNCHECKED]
         ui.asset_graph(group, names)
         for name in names:
-            expect(ui.graph_node(name)).to_contain_text(f"{len(checks)} / {len(checks)} Passed")
+            try:
+                expect(ui.graph_node(name)).to_contain_text(f"{len(checks)} / {len(checks)} Passed")
+            except AssertionError as error:
+                moving = still_moving(demo, SYNC_AUTOMATION, CHECKS)
+                raise AssertionError(f"{error}\nwhat the demo was doing: {moving}") from None
         ui.screenshot(f"checks-{group}")
     # Each check by name, on the Checks tab of one asset per group.
     for group, checks in CHECKS.items():

@@ -367,7 +367,7 @@ def _run_instance(args: argparse.Namespace) -> int:
         if (
             not args.force
             and path.is_file()
-            and path.read_text(encoding="utf-8") != instance_yaml(os.environ)
+            and path.read_text(encoding="utf-8") != instance_yaml(os.environ, path.parent)
         ):
             raise InstanceConfigError(
                 f"{path} exists with other settings; --force replaces it (keep a copy of "

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -266,14 +267,9 @@ def _execution_mode(
 @contextmanager
 def _worker_pool(mode: ExecutionMode, workers: int) -> Iterator[Executor]:
     if mode == "processes":
-        # Not a fork of this process: it would copy its threads' locks (the emulators',
-        # logging's). A fork server is a fresh single-threaded interpreter that imports Dagster
-        # and this package once and forks every worker from there, where each spawned worker
-        # would import them again (~4 s of CPU a process). Its children inherit the server's
-        # environment, not this process's: `_sync_lane_in_process` is handed both. The server
-        # is multiprocessing's, one per process, and ends with it (its socket closes).
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(WORKER_PRELOAD))
+        context = multiprocessing.get_context(worker_start_method())
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload(list(WORKER_PRELOAD))
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             yield pool
     else:
@@ -300,8 +296,23 @@ def _sync_lane(
     return [_guarded_sync(defs, instance, run, log_level, kwargs) for run in runs]
 
 
+def worker_start_method() -> Literal["fork", "forkserver"]:
+    """How worker processes start: forked from this process when it runs no other thread,
+    else from a fork server.
+
+    A fork starts with everything this process has imported (Dagster and this package: 5 to
+    6 s of CPU a process to import again) at no cost. It is safe only without other threads:
+    a lock another thread holds at that moment (the emulators' in tests, logging's) would stay
+    held in the child forever. With threads, a fork server: a fresh single-threaded interpreter
+    that imports `WORKER_PRELOAD` once and forks every worker from there. Either way a worker
+    takes the caller's environment and directory (`WorkerContext`) and builds its own code
+    location and instance, so no credential or connection crosses into it.
+    """
+    return "fork" if threading.active_count() == 1 else "forkserver"
+
+
 #: What a worker process imports before it is forked (see `_worker_pool`).
-WORKER_PRELOAD = ("azure_port_pipeline.definitions", "azure_port_pipeline.defs.headless")
+WORKER_PRELOAD = ("azure_port_pipeline.defs.worker_preload",)
 
 
 @dataclass(frozen=True)
@@ -329,6 +340,7 @@ def _sync_lane_in_process(
     definitions and the instance reopened from its ref (SQLite storages are made for several
     processes: WAL, busy timeouts)."""
     context.apply()
+    code_location_definitions.cache_clear()  # a fork's copy holds the parent's credentials
     with DagsterInstance.from_ref(ref) as instance:
         return _sync_lane(code_location_definitions(), instance, runs, log_level, kwargs)
 

@@ -1,11 +1,16 @@
 """The Dagster instance's settings (`$DAGSTER_HOME/dagster.yaml`), chosen by the environment.
 
-Without DAGSTER_PG_* variables the instance is the project's `dagster.yaml` as it is: SQLite
-under DAGSTER_HOME, what one machine and `make demo` use. With `DAGSTER_PG_URL`
-(postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE), or `DAGSTER_PG_HOST` (+
-`DAGSTER_PG_PORT`, `DAGSTER_PG_USERNAME`, `DAGSTER_PG_PASSWORD`, `DAGSTER_PG_DB`), the same
-file gets a `storage: postgres:` block, so runs, event logs and
-schedules live in Postgres (dagster-postgres) with the same run queue, pools, launcher, run
+Without DAGSTER_PG_* variables the instance is the project's `dagster.yaml` plus a
+`storage: custom:` block: SQLite in the home's own directory, Dagster's files and layout, opened
+through `sqlite_storage.PooledSqliteStorage` (each database's engine kept: about half a run's
+CPU, see that module). That is what one machine and `make demo` use. The block names the home
+by its absolute path, so the file belongs to the directory it is written into: a home moved
+elsewhere needs the file written again (`azure-port-pipeline instance --force`).
+
+With `DAGSTER_PG_URL` (postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE), or
+`DAGSTER_PG_HOST` (+ `DAGSTER_PG_PORT`, `DAGSTER_PG_USERNAME`, `DAGSTER_PG_PASSWORD`,
+`DAGSTER_PG_DB`), the same file gets a `storage: postgres:` block instead, so runs, event logs
+and schedules live in Postgres (dagster-postgres) with the same run queue, pools, launcher, run
 monitoring and retries. The block holds only `env:` references: Dagster reads the variables each
 time an instance loads (webserver, daemon, run workers), so no password is ever written to disk
 and rotating one needs no new file. Which variables are referenced is decided when the file is
@@ -33,6 +38,8 @@ PG_PORT = "DAGSTER_PG_PORT"
 PG_USERNAME = "DAGSTER_PG_USERNAME"
 PG_PASSWORD = "DAGSTER_PG_PASSWORD"
 PG_DB = "DAGSTER_PG_DB"
+SQLITE_STORAGE_MODULE = "azure_port_pipeline.defs.sqlite_storage"
+SQLITE_STORAGE_CLASS = "PooledSqliteStorage"
 PG_VARIABLES = (PG_URL, PG_HOST, PG_PORT, PG_USERNAME, PG_PASSWORD, PG_DB)
 DEFAULT_PG_PORT = 5432
 #: SQLAlchemy's name for Postgres through psycopg2, the driver dagster-postgres installs. Named
@@ -77,7 +84,7 @@ def storage_from_env(environ: Mapping[str, str]) -> InstanceStorage:
         )
     return InstanceStorage(
         "sqlite",
-        "SQLite under DAGSTER_HOME (set DAGSTER_PG_URL or DAGSTER_PG_HOST for Postgres)",
+        "SQLite in the instance directory (set DAGSTER_PG_URL or DAGSTER_PG_HOST for Postgres)",
     )
 
 
@@ -86,12 +93,22 @@ def project_instance_yaml() -> str:
     return resources.files(__package__).joinpath(INSTANCE_FILE).read_text(encoding="utf-8")
 
 
-def instance_yaml(environ: Mapping[str, str]) -> str:
-    """The `dagster.yaml` for `environ`: the project's, plus Postgres storage when selected."""
+def instance_yaml(environ: Mapping[str, str], home: Path) -> str:
+    """The `dagster.yaml` for `environ` in `home`: the project's, plus its storage."""
     storage = storage_from_env(environ)
     text = project_instance_yaml()
     if storage.postgres is None:
-        return text
+        block = yaml.safe_dump(
+            {"storage": {"custom": sqlite_storage_config(home)}}, sort_keys=False
+        )
+        return (
+            f"{text}\n"
+            "# Runs, event logs and schedules in SQLite in this directory (Dagster's files and\n"
+            "# layout), each database's engine kept (azure_port_pipeline/defs/sqlite_storage.py).\n"
+            "# Written by `azure-port-pipeline instance` for this directory: if it moves, write\n"
+            "# the file again (azure-port-pipeline instance --force).\n"
+            f"{block}"
+        )
     block = yaml.safe_dump({"storage": {"postgres": storage.postgres}}, sort_keys=False)
     return (
         f"{text}\n"
@@ -102,10 +119,19 @@ def instance_yaml(environ: Mapping[str, str]) -> str:
     )
 
 
+def sqlite_storage_config(home: Path) -> dict[str, Any]:
+    """The `storage: custom:` config of a SQLite instance in `home`."""
+    return {
+        "module": SQLITE_STORAGE_MODULE,
+        "class": SQLITE_STORAGE_CLASS,
+        "config": {"base_dir": str(home.expanduser().resolve())},
+    }
+
+
 def write_instance(home: Path, environ: Mapping[str, str]) -> InstanceStorage:
     """Write `home/dagster.yaml` for `environ` (creating `home`); return the storage chosen."""
     storage = storage_from_env(environ)
-    text = instance_yaml(environ)
+    text = instance_yaml(environ, home)
     home.mkdir(parents=True, exist_ok=True)
     (home / INSTANCE_FILE).write_text(text, encoding="utf-8")
     return storage

@@ -18,10 +18,11 @@ from dagster import AssetKey, DagsterInstance, Definitions
 from azure_port_pipeline.defs.assets import KindAssetKeys
 from azure_port_pipeline.defs.blueprints import BLUEPRINTS_KEY
 from azure_port_pipeline.defs.change_windows import WindowSettings, evaluate_window
-from azure_port_pipeline.defs.factory import build_definitions, configured_mapping
+from azure_port_pipeline.defs.factory import configured_mapping
 from azure_port_pipeline.defs.headless import (
     PartitionRun,
     RunSummary,
+    code_location_definitions,
     format_runs,
     sync_partitions,
 )
@@ -29,7 +30,6 @@ from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.profiles import active_profile
 from azure_port_pipeline.defs.settings import PipelineSettings
-from azure_port_pipeline.mapping import PortAppConfig
 
 MODES = ("full", "incremental")
 COLUMNS = (
@@ -73,8 +73,9 @@ def run_sync(
             "(for the demo: .dagster_home), so the runs show there"
         )
     settings = PipelineSettings.from_env()
-    defs = build_definitions(settings=settings)
-    selection = _selection(configured_mapping(settings), kinds)
+    # The code location's definitions, which the runs use too (from_code_location): built once.
+    defs = code_location_definitions()
+    selection = _selection(settings, kinds)
     with DagsterInstance.get() as instance:
         names = _discover(defs.resources["azure"], instance)
         targets = _targets(subscriptions, names)
@@ -172,10 +173,11 @@ def _targets(requested: Sequence[str], names: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def _selection(mapping: PortAppConfig, kinds: Sequence[str]) -> list[AssetKey] | None:
+def _selection(settings: PipelineSettings, kinds: Sequence[str]) -> list[AssetKey] | None:
     """The assets of the asked kinds (and the credential/blueprint step they all wait for)."""
     if not kinds:
         return None
+    mapping = configured_mapping(settings)
     by_name = {}
     for entry in mapping.entries:
         by_name[entry.key] = entry

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, job, op
 from dagster._core.instance.config import dagster_instance_config
 from dagster_postgres import (
@@ -31,6 +32,7 @@ from azure_port_pipeline.defs.instance_config import (
     storage_from_env,
     write_instance,
 )
+from azure_port_pipeline.defs.sqlite_storage import PooledSqliteRunStorage
 from azure_port_pipeline_tests.defs.processes import dagster_home, open_instance
 from azure_port_pipeline_tests.paths import PROJECT_ROOT
 from azure_port_pipeline_tests.postgres import PostgresServer
@@ -85,11 +87,24 @@ def test_package_data_declares_the_instance_settings() -> None:
 
 
 @pytest.mark.parametrize("environ", [{}, {"DAGSTER_PG_URL": "", "DAGSTER_HOME": "/x"}])
-def test_without_postgres_variables_the_instance_is_the_sqlite_default(
-    environ: dict[str, str],
+def test_without_postgres_variables_the_instance_is_sqlite_in_the_home_itself(
+    environ: dict[str, str], tmp_path: Path
 ) -> None:
     assert storage_from_env(environ).kind == "sqlite"
-    assert instance_yaml(environ) == (PROJECT_ROOT / "dagster.yaml").read_text()
+    text = instance_yaml(environ, tmp_path / "home")
+    project = (PROJECT_ROOT / "dagster.yaml").read_text()
+    assert text.startswith(project)
+    # The home by its absolute path, not DAGSTER_HOME's ("/x" above): the file is the home's.
+    assert yaml.safe_load(text)["storage"] == {
+        "custom": {
+            "module": "azure_port_pipeline.defs.sqlite_storage",
+            "class": "PooledSqliteStorage",
+            "config": {"base_dir": str((tmp_path / "home").resolve())},
+        }
+    }
+    assert {k: v for k, v in yaml.safe_load(text).items() if k != "storage"} == yaml.safe_load(
+        project
+    )
 
 
 @pytest.mark.parametrize("environ", [URL_ENV, PARTS_ENV], ids=["url", "parts"])
@@ -103,9 +118,11 @@ def test_both_instances_pass_dagsters_own_config_validation_with_the_same_settin
     sqlite_config, _ = dagster_instance_config(str(sqlite))
     postgres_config, _ = dagster_instance_config(str(postgres))
 
-    assert "storage" not in sqlite_config
+    assert set(sqlite_config["storage"]) == {"custom"}
     assert set(postgres_config["storage"]) == {"postgres"}
-    assert {k: v for k, v in postgres_config.items() if k != "storage"} == sqlite_config
+    assert {k: v for k, v in postgres_config.items() if k != "storage"} == {
+        k: v for k, v in sqlite_config.items() if k != "storage"
+    }
     written = (postgres / "dagster.yaml").read_text()
     assert SECRET not in written and "db.example" not in written
     for name in environ:
@@ -167,7 +184,7 @@ def test_the_postgres_instance_has_the_sqlite_ones_queue_pools_launcher_and_moni
         DagsterInstance.from_config(str(tmp_path / "sqlite")) as sqlite,
         DagsterInstance.from_config(str(tmp_path / "postgres")) as postgres,
     ):
-        assert type(sqlite.run_storage).__name__ == "SqliteRunStorage"
+        assert isinstance(sqlite.run_storage, PooledSqliteRunStorage)
         assert isinstance(postgres.run_storage, PostgresRunStorage)
         for name in SETTINGS:
             assert postgres.get_settings(name) == sqlite.get_settings(name), name
@@ -195,7 +212,7 @@ def test_dagster_home_of_the_tests_makes_a_postgres_home_from_the_env_it_is_give
     with pytest.raises(AssertionError, match=r"DAGSTER_PG_HOST.*open_instance\(home, env\)"):
         open_instance(home)
     sqlite_home = dagster_home(tmp_path / "sqlite", {"PATH": "/usr/bin"})
-    assert (sqlite_home / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
+    assert (sqlite_home / "dagster.yaml").read_text() == instance_yaml({}, sqlite_home)
     assert (sqlite_home / "history" / "runs.db").is_file()  # created up front, as before
 
 

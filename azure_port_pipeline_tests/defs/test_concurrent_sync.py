@@ -8,6 +8,7 @@ the CLI test at the end covers.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -278,3 +279,51 @@ def test_the_sync_command_runs_its_partitions_at_once_in_worker_processes(
         for i, a in enumerate(spans)
         for b in spans[i + 1 :]
     )
+
+
+START_METHOD = """
+import threading
+from azure_port_pipeline.defs.headless import worker_start_method
+print(worker_start_method())
+stop = threading.Event()
+other = threading.Thread(target=stop.wait)
+other.start()
+print(worker_start_method())
+stop.set()
+other.join()
+"""
+
+
+def test_workers_fork_from_a_single_threaded_process_and_from_a_fork_server_beside_threads() -> (
+    None
+):
+    done = subprocess.run(
+        [sys.executable, "-c", START_METHOD], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["fork", "forkserver"]
+
+
+@pytest.mark.e2e
+def test_beside_other_threads_the_sync_command_runs_its_workers_from_a_fork_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync command's code, called in a process with threads (here the emulators'): no
+    fork of it, yet every partition in a worker process of its own, on the same instance."""
+    from azure_port_pipeline.defs.sync_command import run_sync
+
+    with running_emulators(seed=5, subscriptions=3, resource_groups=2, resources=60) as both:
+        azure, port = both
+        home = dagster_home(tmp_path / "home")
+        for name, value in process_env(azure, port, home, "cli").items():
+            monkeypatch.setenv(name, value)
+        assert headless.worker_start_method() == "forkserver"
+        outcome = run_sync([], "full", [])
+    enabled = enabled_subscriptions(azure)
+    assert len(enabled) >= 2
+    assert [summary.success for summary in outcome.summaries] == [True] * len(enabled)
+    with open_instance(home) as instance:
+        runs = _runs_by_partition(instance)
+        assert sorted(runs) == sorted(enabled)
+        pids = {run.tags[PID_TAG] for run in runs.values()}
+    assert pids and str(os.getpid()) not in pids  # worker processes (at once: the CLI test)

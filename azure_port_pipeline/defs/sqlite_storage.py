@@ -8,14 +8,16 @@ the cross-run index). Profiled on the demo estate (3 subscriptions, headless, se
 churn was about half of a run's CPU: a no-change sync took 16.3 s of CPU with Dagster's classes
 and 8.3 s with engines kept.
 
-These subclasses change only how a connection is obtained: one engine per database file,
-pooled, for the life of the instance. Files, schema, migrations, transactions and locking are
+These subclasses change how a connection is obtained (one engine per database file, pooled,
+for the life of the instance) and, because of that, how the UI follows a run's log (polling, as
+on Postgres; see `watch`). Files, schema, migrations, transactions and locking are
 Dagster's and SQLite's own, so an instance written by either kind reads the same with the other.
 `azure-port-pipeline instance` (and `make demo`) select it with a `storage: custom:` block.
 
 Two things a kept connection must not do, and how they are avoided:
-- cross a fork: every engine belongs to the process that made it; a forked child makes its own
-  (and lets the parent's be, with `dispose(close=False)`);
+- cross a fork: SQLite does not support it, so every kept connection of the process is closed
+  just before it forks (`os.register_at_fork`), and an engine is used only by the process that
+  made it (a child makes its own);
 - pile up: a run's event log is a database of its own, so the event log keeps the engines of the
   most recent `SHARD_ENGINES` databases and disposes of older ones.
 """
@@ -24,12 +26,15 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from dagster._config import StringSource
+from dagster._core.storage.event_log.base import EventHandlerFn
+from dagster._core.storage.event_log.polling_event_watcher import SqlPollingEventWatcher
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -74,6 +79,7 @@ class EngineCache:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        _LIVE_CACHES.add(self)
 
     def engine(self, conn_string: str) -> Engine:
         with self._lock:
@@ -110,6 +116,21 @@ class EngineCache:
     def _evict(self) -> None:
         while self._capacity is not None and len(self._engines) > self._capacity:
             self._engines.popitem(last=False)[1].dispose()
+
+
+#: Every cache of this process, to close their connections before it forks.
+_LIVE_CACHES: weakref.WeakSet[EngineCache] = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    """SQLite does not support carrying an open connection into a forked child (the child's
+    connections to the same file would share the parent's lock records): none is open at a
+    fork. They are opened again on their next use."""
+    for cache in list(_LIVE_CACHES):
+        cache.dispose()
+
+
+os.register_at_fork(before=_close_before_fork)
 
 
 @contextmanager
@@ -154,6 +175,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             SHARD_ENGINES, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
         )
         self._tables: set[str] = set()
+        self._event_watcher: SqlPollingEventWatcher | None = None
+        self._watcher_lock = threading.Lock()
         super().__init__(base_dir, inst_data)
 
     def has_table(self, table_name: str) -> bool:
@@ -180,12 +203,35 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with _transaction(engine) as conn:
                 yield conn
 
+    def watch(self, run_id: str, cursor: str | None, callback: EventHandlerFn) -> None:
+        """A run's new events for the UI, by polling, as Dagster's Postgres storage finds them.
+
+        Dagster's SQLite watch waits for the run's database file to change. In WAL mode the
+        file changes at a checkpoint, which Dagster's storage caused at every write by closing
+        its connection; a kept connection checkpoints only every ~1,000 pages, so a run's page
+        would stop following its log."""
+        with self._watcher_lock:
+            if self._event_watcher is None:
+                self._event_watcher = SqlPollingEventWatcher(self)
+            watcher = self._event_watcher
+        watcher.watch_run(run_id, cursor, callback)
+
+    def end_watch(self, run_id: str, handler: EventHandlerFn) -> None:
+        with self._watcher_lock:
+            watcher = self._event_watcher
+        if watcher is not None:
+            watcher.unwatch_run(run_id, handler)
+
     def wipe(self) -> None:
         self._engines.dispose()  # no connection kept to a file about to be deleted
         self._tables.clear()
         super().wipe()
 
     def dispose(self) -> None:
+        with self._watcher_lock:
+            watcher, self._event_watcher = self._event_watcher, None
+        if watcher is not None:
+            watcher.close()
         super().dispose()
         self._engines.dispose()
 

@@ -29,6 +29,7 @@ from azure_port_pipeline.defs.headless import (
 from azure_port_pipeline.defs.jobs import MODE_TAG, SUBSCRIPTION_NAME_TAG
 from azure_port_pipeline.defs.partitions import SUBSCRIPTIONS_PARTITION
 from azure_port_pipeline.defs.profiles import active_profile
+from azure_port_pipeline.defs.resources import AzureResource
 from azure_port_pipeline.defs.settings import PipelineSettings
 
 MODES = ("full", "incremental")
@@ -77,7 +78,8 @@ def run_sync(
     defs = code_location_definitions()
     selection = _selection(settings, kinds)
     with DagsterInstance.get() as instance:
-        names = _discover(defs.resources["azure"], instance)
+        # a resource of its own: the runs' resources start without this credential
+        names = _discover(AzureResource.from_env(), instance)
         targets = _targets(subscriptions, names)
         if mode == "incremental":
             return _sync_window(defs, settings, instance, targets, log_level)
@@ -110,7 +112,7 @@ def _sync_window(
     then the runs it asks for: incremental where something changed, full where no watermark
     can be trusted."""
     window = WindowSettings.of(active_profile(settings), configured_mapping(settings).entries)
-    with defs.resources["azure"].reader() as reader:
+    with AzureResource.from_env().reader() as reader:  # not the runs' resource, as above
         tick = evaluate_window(instance, None, reader, window, subscriptions=targets)
     if tick.error:
         raise SyncCommandError(f"cannot read the change window: {tick.error}")
@@ -141,7 +143,7 @@ def report(outcome: SyncOutcome) -> str:
     return "\n".join(lines)
 
 
-def _discover(azure, instance: DagsterInstance) -> dict[str, str]:
+def _discover(azure: AzureResource, instance: DagsterInstance) -> dict[str, str]:
     """Enabled subscriptions by id with display names; adds the partitions that are new."""
     with azure.reader() as reader:
         listing = reader.list_subscriptions()

@@ -69,10 +69,50 @@ class LazyProgram:
     def input_text(self, text: str) -> Any:
         return self._compiled().input_text(text)
 
+    def compile(self) -> None:
+        """Now rather than at first use (ValueError if it does not compile)."""
+        self._compiled()
+
     def _compiled(self) -> Any:
         if self._program is None:
             self._program = jq.compile(self._text)
         return self._program
+
+
+def self_contained(expr: str) -> bool:
+    """Whether `expr`, pasted between the bulk program's parentheses, stays inside them.
+
+    Only then does the bulk program compiling prove that the leaf compiles alone. Refused
+    (checked alone instead): a bracket that closes what it did not open, an unclosed string or
+    bracket, a comment (it runs to the end of the line, and on past a trailing backslash), and
+    the bulk program's own names (in scope there, not alone). Strings are skipped, with their
+    `\\(...)` interpolations read as code.
+    """
+    if "#" in expr or _INTERNAL in expr:
+        return False
+    closers = {"(": ")", "[": "]", "{": "}"}
+    expected: list[str] = []  # what closes each open bracket; '"' for an open string
+    index = 0
+    while index < len(expr):
+        char = expr[index]
+        if expected and expected[-1] == '"':
+            if char == "\\":
+                if expr[index + 1 : index + 2] == "(":
+                    expected.append(")")  # an interpolation: code until its ")"
+                index += 2
+                continue
+            if char == '"':
+                expected.pop()
+        elif char == '"':
+            expected.append('"')
+        elif char in closers:
+            expected.append(closers[char])
+        elif char in ")]}":
+            if not expected or expected[-1] != char:
+                return False
+            expected.pop()
+        index += 1
+    return not expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +153,7 @@ class CompiledMapping:
         }
         self.selector_expr = spec.selector.query
         self.bulk = self._compile_bulk()
-        if self.bulk is None or any(_INTERNAL in leaf.expr for leaf in self.leaves):
+        if self.bulk is None or not all(self_contained(leaf.expr) for leaf in self.leaves):
             self._check_leaves()
         # the top-level keys the bulk program needs, when certain (see projection.py)
         self.projection = entry_keys([self.selector_expr, *(leaf.expr for leaf in self.leaves)])
@@ -128,12 +168,12 @@ class CompiledMapping:
         return jq.compile(f"{_ENV_GUARD}({expr}\n)")
 
     def _check_leaves(self) -> None:
-        """Each leaf alone, in order, so the first bad one is named as it is written; where
-        the bulk program could not vouch for them (it did not compile, or a leaf names one of
-        its internal names, in scope there and not alone)."""
+        """Each leaf alone, in order, so the first bad one is named as it is written, then as
+        it runs (with the env guard); where the bulk program cannot vouch for the leaves."""
         for leaf in self.leaves:
             try:
                 jq.compile(leaf.expr)
+                leaf.program.compile()
             except ValueError as exc:
                 raise self._error(leaf.field, f"jq error: {str(exc).strip()}") from None
 

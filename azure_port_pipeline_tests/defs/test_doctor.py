@@ -686,3 +686,37 @@ def test_postgres_variables_with_a_sqlite_home_warn(
     assert status(line) == "warn" and "keeps SQLite storage" in line, line
     assert "azure-port-pipeline instance --force" in line
     assert WRONG_PG_PASSWORD not in output
+
+
+def test_a_sqlite_home_written_for_another_directory_warns(
+    emulators: tuple[AzureEmulator, PortEmulator], tmp_path: Path
+) -> None:
+    """A home moved or copied keeps the absolute path it was written with: its runs would go
+    to the old directory (created again if gone), so the doctor says where they go."""
+    azure, port = emulators
+    port.add_blueprints(default_blueprints())
+    original = dagster_home(tmp_path / "original")
+    moved = tmp_path / "moved"
+    original.rename(moved)
+    env = process_env(azure, port, moved, "doctor")
+
+    code, lines, output = doctor_in_process(env)
+
+    assert code == 0, output  # a warning: the instance answers, elsewhere
+    line = lines["dagster instance"]
+    assert status(line) == "warn" and f"keeps runs in {original}" in line, line
+    assert "azure-port-pipeline instance --force" in line
+    assert not original.exists()  # the doctor did not make an instance over there
+
+
+def test_a_sqlite_home_in_its_own_directory_is_ok(
+    emulators: tuple[AzureEmulator, PortEmulator], tmp_path: Path
+) -> None:
+    azure, port = emulators
+    port.add_blueprints(default_blueprints())
+    env = process_env(azure, port, dagster_home(tmp_path / "home"), "doctor")
+
+    code, lines, output = doctor_in_process(env)
+
+    assert code == 0, output
+    assert status(lines["dagster instance"]) == "ok", lines["dagster instance"]

@@ -4,13 +4,22 @@ across threads, forks and a wipe. Real Dagster runs on real SQLite files in a te
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, job, op
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    EventLogEntry,
+    job,
+    op,
+)
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -25,6 +34,9 @@ from azure_port_pipeline.defs.sqlite_storage import (
 )
 
 EVENTS_PER_THREAD = 25
+#: Generous bounds on a loaded machine; each wait ends as soon as its condition holds.
+WATCH_BOUND_SECONDS = 120
+THREADS_BOUND_SECONDS = 300
 
 
 @op
@@ -108,6 +120,34 @@ def test_dagsters_own_sqlite_storage_reads_what_the_pooled_one_wrote(
         assert pooled.get_records_for_run(other).records
 
 
+def test_the_ui_watching_a_run_sees_each_event_another_process_writes(home: Path) -> None:
+    """The webserver follows a run's log while the run's own process writes it: two instances
+    of the same home, each with its own kept connections."""
+    with (
+        DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as webserver,
+        DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as worker,
+    ):
+        run = worker.create_run_for_job(job_def=hello)
+        webserver.get_records_for_run(run.run_id)  # the webserver's connection is open first
+        seen: list[str] = []
+        arrived = threading.Event()
+
+        def on_event(entry: EventLogEntry, _cursor: str) -> None:
+            if entry.dagster_event and entry.dagster_event.message:
+                seen.append(entry.dagster_event.message)
+            if len(seen) >= EVENTS_PER_THREAD:
+                arrived.set()
+
+        webserver.watch_event_logs(run.run_id, None, on_event)
+        try:
+            for number in range(EVENTS_PER_THREAD):
+                worker.report_engine_event(f"event {number}", run)
+            assert arrived.wait(WATCH_BOUND_SECONDS), f"the watcher saw {len(seen)} events"
+        finally:
+            webserver.end_watch_event_logs(run.run_id, on_event)
+    assert seen[-EVENTS_PER_THREAD:] == [f"event {n}" for n in range(EVENTS_PER_THREAD)]
+
+
 def test_threads_writing_and_reading_at_once_all_land(instance: DagsterInstance) -> None:
     """The webserver's and daemon's threads share one storage: runs.db, the index and shards
     written and read from several threads at once. (Whole runs in threads are not tried: on an
@@ -123,11 +163,12 @@ def test_threads_writing_and_reading_at_once_all_land(instance: DagsterInstance)
         except BaseException as error:  # reported below, with the others
             errors.append(error)
 
-    threads = [threading.Thread(target=write, args=(run,)) for run in runs]
+    threads = [threading.Thread(target=write, args=(run,), daemon=True) for run in runs]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(THREADS_BOUND_SECONDS)
+    assert not any(thread.is_alive() for thread in threads), "writers still blocked"
 
     assert errors == []
     for run in runs:
@@ -152,7 +193,7 @@ def test_a_forked_child_makes_its_own_engines_and_leaves_the_parents_working(
         child.join()
         pytest.fail("the forked child did not finish within 120 s")
 
-    assert child.exitcode == 0
+    assert child.exitcode == 0  # it inherited no open database and ran on its own connections
     runs = instance.get_runs()  # through the parent's own engine, after the child's exit
     assert len(runs) == 2 and parent_run in {run.run_id for run in runs}
     assert {run.status for run in runs} == {DagsterRunStatus.SUCCESS}
@@ -183,8 +224,20 @@ def test_a_wipe_drops_the_kept_connections_before_deleting_the_files(
 
 
 def _run_hello_in_child(instance: DagsterInstance) -> None:
+    inherited = [
+        target for fd in Path("/proc/self/fd").iterdir() if (target := _link(fd)).endswith(".db")
+    ]
+    if inherited:  # SQLite does not support a connection carried across a fork
+        raise SystemExit(f"open databases inherited from the parent: {inherited}")
     if not hello.execute_in_process(instance=instance).success:
         raise SystemExit(1)
+
+
+def _link(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:  # closed meanwhile (the listing's own descriptor)
+        return ""
 
 
 def _plain_home(home: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from azure_port_pipeline.mapping import MappingConfigError, load_mapping, load_mapping_text
-from azure_port_pipeline.mapping.compiled import LazyProgram
+from azure_port_pipeline.mapping.compiled import LazyProgram, self_contained
 
 DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "mapping" / "azure.yaml"
 DEFAULT_TEXT = DEFAULT_MAPPING.read_text()
@@ -279,3 +279,38 @@ def test_a_leaf_naming_the_bulk_programs_own_names_is_checked_alone(tmp_path: Pa
     error = load_bad(tmp_path, text)
     assert error.field == "port.entity.mappings.properties.location"
     assert "$__apm_s is not defined" in str(error)
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        ".location), (.name",  # closes the bulk program's parenthesis, opens another
+        ".location # where \\",  # a comment continued past its line by a backslash
+    ],
+    ids=["escapes-its-parentheses", "comment-continued"],
+)
+def test_a_leaf_that_would_only_compile_inside_the_bulk_program_fails_at_load(
+    tmp_path: Path, leaf: str
+) -> None:
+    text = DEFAULT_TEXT.replace("location: .location\n", f"location: '{leaf}'\n", 1)
+    error = load_bad(tmp_path, text)
+    assert error.field == "port.entity.mappings.properties.location"
+    assert "jq error" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("expr", "contained"),
+    [
+        (".location", True),
+        ('"\\(.name) (\\(.id))" | ascii_downcase', True),  # interpolations, parentheses in text
+        ('.tags["a)b"] // {}', True),
+        ('"a\\"b" + .c', True),  # an escaped quote
+        (".a) | (.b", False),
+        ("[.a", False),
+        ('"open', False),
+        (".a # note", False),
+        ("$__apm_s", False),
+    ],
+)
+def test_self_contained_leaves(expr: str, contained: bool) -> None:
+    assert self_contained(expr) is contained

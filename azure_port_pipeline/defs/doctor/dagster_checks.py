@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
@@ -27,6 +28,8 @@ from azure_port_pipeline.defs.doctor.postgres_probe import (
 from azure_port_pipeline.defs.doctor.results import Verdict, fail, ok, warn
 from azure_port_pipeline.defs.instance_config import (
     PG_VARIABLES,
+    SQLITE_STORAGE_CLASS,
+    SQLITE_STORAGE_MODULE,
     InstanceConfigError,
     storage_from_env,
 )
@@ -52,6 +55,14 @@ def check_instance(found: Findings) -> Verdict:
         ref = InstanceRef.from_dir(str(path))
     except Exception as error:  # Dagster's config, YAML and import errors have no common base
         return fail(f"{config} does not load: {_text(error)}", _config_hint(config))
+    elsewhere = _sqlite_elsewhere(ref, path)
+    if elsewhere:  # not opened: opening would make an instance over there
+        return warn(
+            f"{config} keeps runs in {elsewhere}, not in DAGSTER_HOME={home} (the file was "
+            "written for another directory, or the home was moved or copied)",
+            f"write it for this home: azure-port-pipeline instance --force (keep {elsewhere} "
+            "if its runs matter)",
+        )
     postgres = _reach_postgres(ref, config, found.limits.request_timeout)
     if isinstance(postgres, Verdict):
         return postgres
@@ -85,6 +96,21 @@ def check_instance(found: Findings) -> Verdict:
             f"copy the project's dagster.yaml to {config}",
         )
     return ok(detail)
+
+
+def _sqlite_elsewhere(ref: InstanceRef, home: Path) -> str | None:
+    """The directory of the home's SQLite storage when it is not the home itself
+    (`azure-port-pipeline instance` writes the home's absolute path into dagster.yaml)."""
+    data = ref.storage_data
+    if data is None or (data.module_name, data.class_name) != (
+        SQLITE_STORAGE_MODULE,
+        SQLITE_STORAGE_CLASS,
+    ):
+        return None
+    base_dir = (yaml.safe_load(data.config_yaml) or {}).get("base_dir")
+    if not isinstance(base_dir, str) or Path(base_dir).resolve() == home.resolve():
+        return None
+    return base_dir
 
 
 def _reach_postgres(

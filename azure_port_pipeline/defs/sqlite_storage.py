@@ -80,6 +80,9 @@ class EngineCache:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         _LIVE_CACHES.add(self)
+        # A storage Dagster never disposes of (an instance's dispose() skips the schedule
+        # storage) closes its connections when it is dropped, not at some later collection.
+        weakref.finalize(self, _dispose_all, self._engines)
 
     def engine(self, conn_string: str) -> Engine:
         with self._lock:
@@ -102,8 +105,7 @@ class EngineCache:
     def dispose(self) -> None:
         with self._lock:
             self._forget_a_parents_engines()
-            while self._engines:
-                self._engines.popitem()[1].dispose()
+            _dispose_all(self._engines)
 
     def _forget_a_parents_engines(self) -> None:
         if self._pid == os.getpid():
@@ -116,6 +118,11 @@ class EngineCache:
     def _evict(self) -> None:
         while self._capacity is not None and len(self._engines) > self._capacity:
             self._engines.popitem(last=False)[1].dispose()
+
+
+def _dispose_all(engines: OrderedDict[str, Engine]) -> None:
+    while engines:
+        engines.popitem()[1].dispose()
 
 
 #: Every cache of this process, to close their connections before it forks.
@@ -139,10 +146,15 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-class PooledSqliteRunStorage(SqliteRunStorage):
+class _OneKeptEngine:
+    """`connect()` of a storage with one database file (runs.db, schedules.db): through the
+    engine this process keeps for it."""
+
+    _conn_string: str
+
     def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None):
-        super().__init__(conn_string, inst_data)
         self._engines = EngineCache(capacity=None)
+        super().__init__(conn_string, inst_data)  # type: ignore[call-arg]
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -150,23 +162,16 @@ class PooledSqliteRunStorage(SqliteRunStorage):
             yield conn
 
     def dispose(self) -> None:
-        super().dispose()
+        super().dispose()  # type: ignore[misc]
         self._engines.dispose()
 
 
-class PooledSqliteScheduleStorage(SqliteScheduleStorage):
-    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None):
-        super().__init__(conn_string, inst_data)
-        self._engines = EngineCache(capacity=None)
+class PooledSqliteRunStorage(_OneKeptEngine, SqliteRunStorage):
+    pass
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with _transaction(self._engines.engine(self._conn_string)) as conn:
-            yield conn
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.dispose()
+class PooledSqliteScheduleStorage(_OneKeptEngine, SqliteScheduleStorage):
+    pass
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):

@@ -22,7 +22,7 @@ import requests
 from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import batching
 from azure_port_pipeline.port.batching import Item
-from azure_port_pipeline.port.blueprints import bare, relations_patch
+from azure_port_pipeline.port.blueprints import bare, creation_order, relations_patch
 from azure_port_pipeline.port.errors import PortApiError, PortResponseError
 from azure_port_pipeline.port.metrics import PortMetrics
 from azure_port_pipeline.port.models import (
@@ -130,24 +130,30 @@ class PortClient:
         raise self._transport.error(CREATE_BLUEPRINT, "/v1/blueprints", response)
 
     def ensure_blueprints(self, blueprints: list[dict[str, Any]]) -> BlueprintSetupReport:
-        """Create the blueprints that are missing; leave the existing ones exactly as they are."""
-        existing = self.blueprint_identifiers()
-        report = BlueprintSetupReport()
-        for blueprint in blueprints:
-            if blueprint["identifier"] in existing or not self._create_bare(blueprint):
-                report.existing.append(blueprint["identifier"])
-            else:
-                report.created.append(blueprint["identifier"])
-        for blueprint in blueprints:
+        """Create the blueprints that are missing, each whole once those it points at exist
+        (see port/blueprints.py); leave the existing ones exactly as they are."""
+        existing = set(self.blueprint_identifiers())
+        whole, cyclic = creation_order(blueprints, existing)
+        created: set[str] = set()
+        for blueprint in whole:
+            if self._create(blueprint):
+                created.add(blueprint["identifier"])
+        bare_created = [bp for bp in cyclic if self._create(bare(bp))]
+        for blueprint in bare_created:
+            created.add(blueprint["identifier"])
             patch = relations_patch(blueprint)
-            if blueprint["identifier"] in report.created and patch:
+            if patch:
                 path = f"/v1/blueprints/{_segment(blueprint['identifier'])}"
                 self._json(PATCH_BLUEPRINT, path, method_body=patch)
+        report = BlueprintSetupReport()
+        for blueprint in blueprints:
+            identifier = blueprint["identifier"]
+            (report.created if identifier in created else report.existing).append(identifier)
         return report
 
-    def _create_bare(self, blueprint: dict[str, Any]) -> bool:
+    def _create(self, body: dict[str, Any]) -> bool:
         """False when someone created it meanwhile (409): then it is theirs, not ours."""
-        response = self._transport.request(CREATE_BLUEPRINT, "/v1/blueprints", body=bare(blueprint))
+        response = self._transport.request(CREATE_BLUEPRINT, "/v1/blueprints", body=body)
         if response.status_code == 409:
             return False
         if response.status_code not in (200, 201):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from azure_port_pipeline.defs.instance_config import instance_yaml
 from azure_port_pipeline.demo.environment import demo_environment
 from azure_port_pipeline.demo.ui import (
     HOME_MARKER,
@@ -75,9 +76,7 @@ def test_a_new_home_is_marked_and_gets_the_instance_settings(tmp_path: Path) -> 
     with claim_home(tmp_path / "home") as home:
         assert home.wiped == []
         assert (home.path / HOME_MARKER).is_file()
-        assert (home.path / "dagster.yaml").read_text() == (
-            PROJECT_ROOT / "dagster.yaml"
-        ).read_text()
+        assert (home.path / "dagster.yaml").read_text() == instance_yaml({}, home.path)
 
 
 def test_every_start_wipes_the_previous_demos_instance_and_keeps_only_the_marker_and_nux(

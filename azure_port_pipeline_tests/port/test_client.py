@@ -11,6 +11,7 @@ from azure_port_pipeline.emulators.port import PortApiError as EmulatedError
 from azure_port_pipeline.emulators.port import PortEmulator
 from azure_port_pipeline.entities import Entity
 from azure_port_pipeline.port import PortApiError, PortAuthError, PortClient
+from azure_port_pipeline.port.blueprints import creation_order
 from azure_port_pipeline_tests.port.conftest import (
     BLUEPRINTS,
     CLIENT_ID,
@@ -378,3 +379,55 @@ def test_ensure_blueprints_creates_only_missing_and_never_overwrites() -> None:
             again = client.ensure_blueprints(BLUEPRINTS)
             assert again.created == [] and len(again.existing) == 3
             assert set(emu.counters) == {"GET /v1/blueprints"}
+
+
+def test_each_missing_blueprint_is_created_whole_after_those_it_points_at() -> None:
+    """One request a blueprint, relations included, targets first: a run killed in the middle
+    of the setup leaves only complete blueprints (never one without its relations, which the
+    next run, leaving existing blueprints alone, would not complete)."""
+    with PortEmulator(CLIENT_ID, SECRET) as emu, PortClient(fast_settings(emu)) as client:
+        reversed_file = list(reversed(BLUEPRINTS))  # sources before their targets
+        emu.faults.delay_next(1, seconds=0.01, route="POST /v1/blueprints")  # passes
+        emu.faults.fail_next(1, status=400, route="POST /v1/blueprints")
+        emu.reset_counters()
+        with pytest.raises(PortApiError):  # "killed" after the first blueprint
+            client.ensure_blueprints(reversed_file)
+        first = {bp["identifier"]: bp for bp in emu.blueprints()}
+        assert set(first) == {"azureSubscription"}  # the target of the others, first
+
+        report = client.ensure_blueprints(reversed_file)
+        stored = {bp["identifier"]: bp for bp in emu.blueprints()}
+        assert (
+            set(report.created) | set(first)
+            == set(stored)
+            == {bp["identifier"] for bp in BLUEPRINTS}
+        )
+        assert stored["azureCloudResource"]["relations"]["resource_group"]["target"] == (
+            "azureResourceGroup"
+        )
+        assert not any(key.startswith("PATCH") for key in emu.counters)
+
+
+@pytest.mark.parametrize(
+    ("relations", "existing", "whole", "cyclic"),
+    [
+        ({"b": "a", "c": "b"}, set(), ["a", "b", "c"], []),
+        ({"b": "a", "c": "b"}, {"a"}, ["b", "c"], []),
+        ({"a": "b", "b": "a", "c": None}, set(), ["c"], ["a", "b"]),
+        ({"a": "a"}, set(), ["c", "b"], ["a"]),
+    ],
+    ids=["chain", "target-exists", "cycle", "self"],
+)
+def test_creation_order(
+    relations: dict[str, str | None], existing: set[str], whole: list[str], cyclic: list[str]
+) -> None:
+    blueprints = [  # the file lists sources first
+        {
+            "identifier": name,
+            "relations": {"to": {"target": relations[name]}} if relations.get(name) else {},
+        }
+        for name in ["c", "b", "a"]
+    ]
+    made, left = creation_order(blueprints, existing)
+    assert [bp["identifier"] for bp in made] == whole
+    assert sorted(bp["identifier"] for bp in left) == cyclic
